@@ -1,0 +1,42 @@
+# lakehouse: every command a newcomer or CI needs. Only Python and pip are assumed;
+# uv is bootstrapped into .tools/ when it is not on PATH, then uv builds .venv from uv.lock.
+
+SHELL := /bin/bash
+UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.tools/bin/uv)
+export LAKEHOUSE_HOME ?= $(CURDIR)/.lakehouse
+PYTEST_ARGS ?=
+
+.PHONY: install demo dev test lint fmt bench clean
+
+$(CURDIR)/.tools/bin/uv:
+	python3 -m venv $(CURDIR)/.tools && $(CURDIR)/.tools/bin/pip install --quiet uv
+
+.venv/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen
+	@touch $@
+
+install: .venv/.synced  ## create .venv from uv.lock
+
+demo: install  ## simulate the platform, materialise everything, carry new activity through with the sensors
+	$(UV) run lakehouse demo
+
+dev: install  ## the Dagster UI and daemon, sensors on
+	$(UV) run lakehouse dev
+
+test: install  ## the whole test suite (pytest's "no tests collected" is not a failure)
+	@$(UV) run pytest $(PYTEST_ARGS); rc=$$?; \
+	  if [ $$rc -eq 5 ]; then echo "pytest: no tests collected"; exit 0; fi; exit $$rc
+
+lint: install  ## ruff lint + format check
+	$(UV) run ruff check .
+	$(UV) run ruff format --check .
+
+fmt: install
+	$(UV) run ruff format .
+	$(UV) run ruff check --fix .
+
+bench: install  ## benchmarks; ends with one `name: value` line per figure
+	$(UV) run python -m bench
+
+clean:
+	rm -rf .lakehouse

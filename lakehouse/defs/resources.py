@@ -1,0 +1,29 @@
+"""Resources for the profile in ``LAKEHOUSE_PROFILE``: the only place that reads it."""
+
+import os
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from lakehouse.settings import Settings
+from lakehouse.sources.platform.resource import PlatformDB
+from lakehouse.storage.resources import ObjectStore, ParquetIOManager
+
+
+@dg.definitions
+def resources() -> dg.Definitions:
+    settings = Settings.from_env()
+    platform_db_url = (
+        dg.EnvVar("LAKEHOUSE_PLATFORM_DB_URL")  # may hold a password: resolved at run time
+        if os.environ.get("LAKEHOUSE_PLATFORM_DB_URL")
+        else settings.platform_db_url
+    )
+    return dg.Definitions(
+        resources={
+            "platform_db": PlatformDB(url=platform_db_url),
+            "lake": ObjectStore(url=settings.lake_url),
+            "warehouse": ObjectStore(url=settings.warehouse_url),
+            "io_manager": ParquetIOManager(base_url=settings.warehouse_url),
+            "catalog": DuckDBResource(database=str(settings.catalog_path)),
+        }
+    )

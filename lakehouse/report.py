@@ -1,0 +1,33 @@
+"""A plain-text KPI summary read from the DuckDB catalog, as any BI client would."""
+
+from pathlib import Path
+
+import duckdb
+
+QUERIES = {
+    "Funded volume, last 7 days": """
+        SELECT day, trades_funded, advance_volume FROM finance.funded_volume_daily
+        ORDER BY day DESC LIMIT 7""",
+    "Applications, last 7 days": """
+        SELECT day, submitted, approved, declined, pending, round(approval_rate, 3) AS approval_rate
+        FROM origination.applications_daily ORDER BY day DESC LIMIT 7""",
+    "Underwriter backlog, latest": """
+        SELECT day, waiting, round(oldest_wait_hours, 1) AS oldest_wait_hours
+        FROM origination.underwriter_backlog_daily ORDER BY day DESC LIMIT 1""",
+    "Top debtor exposure": """
+        SELECT debtor_name, sector, live_trades, outstanding_amount,
+               round(share_of_total, 3) AS share
+        FROM finance.debtor_exposure ORDER BY outstanding_amount DESC LIMIT 5""",
+    "Default rate by funding month": """
+        SELECT month, trades_funded, settled, defaulted, round(default_rate, 3) AS default_rate
+        FROM finance.default_rate_monthly ORDER BY month""",
+}
+
+
+def kpi_summary(catalog: Path) -> str:
+    with duckdb.connect(str(catalog), read_only=True) as con:
+        sections = []
+        for title, sql in QUERIES.items():
+            frame = con.execute(sql).fetch_df()
+            sections.append(f"-- {title}\n{frame.to_string(index=False)}")
+    return "\n\n".join(sections)

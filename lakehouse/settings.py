@@ -1,0 +1,81 @@
+"""Where everything lives, per profile, from the environment.
+
+``LAKEHOUSE_PROFILE`` (``local`` | ``aws`` | ``azure`` | ``multicloud``) only chooses defaults;
+each store is addressed by a URL that its own variable overrides, so one variable moves a
+store to another cloud. Nothing else in the code branches on the profile.
+"""
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROFILES = ("local", "aws", "azure", "multicloud")
+
+# Default store URLs per profile; "{home}" is LAKEHOUSE_HOME.
+_DEFAULTS: dict[str, dict[str, str | None]] = {
+    "local": {
+        "lake": "{home}/lake",
+        "replica": "{home}/replica",
+        "warehouse": "{home}/warehouse",
+        "landing": "{home}/landing",
+    },
+    "aws": {
+        "lake": "s3://lakehouse-lake/raw",
+        "replica": None,
+        "warehouse": "s3://lakehouse-warehouse/warehouse",
+        "landing": "s3://lakehouse-landing/landing",
+    },
+    "azure": {
+        "lake": "az://lake/raw",
+        "replica": None,
+        "warehouse": "az://warehouse/warehouse",
+        "landing": "az://landing/landing",
+    },
+    "multicloud": {
+        "lake": "az://lake/raw",
+        "replica": "s3://lakehouse-lake-replica/raw",
+        "warehouse": "az://warehouse/warehouse",
+        "landing": "az://landing/landing",
+    },
+}
+
+
+class SettingsError(ValueError):
+    """The environment names an unknown profile or an unusable setting."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    profile: str
+    home: Path
+    lake_url: str
+    replica_url: str | None
+    warehouse_url: str
+    landing_url: str
+    platform_db_url: str
+    catalog_path: Path
+
+    @classmethod
+    def from_env(cls, env: os._Environ[str] | dict[str, str] = os.environ) -> "Settings":
+        profile = env.get("LAKEHOUSE_PROFILE", "local")
+        if profile not in PROFILES:
+            raise SettingsError(
+                f"LAKEHOUSE_PROFILE={profile!r} is not a profile; use one of {', '.join(PROFILES)}"
+            )
+        home = Path(env.get("LAKEHOUSE_HOME", ".lakehouse")).resolve()
+        defaults = {k: v and v.format(home=home) for k, v in _DEFAULTS[profile].items()}
+
+        def url(store: str) -> str | None:
+            return env.get(f"LAKEHOUSE_{store.upper()}_URL") or defaults[store]
+
+        return cls(
+            profile=profile,
+            home=home,
+            lake_url=url("lake"),
+            replica_url=url("replica"),
+            warehouse_url=url("warehouse"),
+            landing_url=url("landing"),
+            platform_db_url=env.get("LAKEHOUSE_PLATFORM_DB_URL")
+            or f"sqlite:///{home / 'platform.sqlite'}",
+            catalog_path=Path(env.get("LAKEHOUSE_CATALOG_PATH") or home / "warehouse.duckdb"),
+        )

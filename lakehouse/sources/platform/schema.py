@@ -1,0 +1,97 @@
+"""The platform database's schema: the invoice-finance company's transactional system.
+
+Every table has an integer primary key ``id`` and ``created_at`` / ``updated_at`` timestamps
+(UTC, naive). ``updated_at`` moves whenever a row changes, which is what incremental
+extraction keys on.
+"""
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+
+def _table(name: str, *columns: sa.Column) -> sa.Table:
+    return sa.Table(
+        name,
+        metadata,
+        sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=False),
+        *columns,
+        sa.Column("created_at", sa.DateTime, nullable=False),
+        sa.Column("updated_at", sa.DateTime, nullable=False, index=True),
+    )
+
+
+companies = _table(
+    "companies",
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("role", sa.String(10), nullable=False),  # seller | debtor
+    sa.Column("sector", sa.String(40), nullable=False),
+    sa.Column("country", sa.String(2), nullable=False),
+    sa.Column("registration_number", sa.String(20), nullable=False),
+)
+
+investors = _table(
+    "investors",
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("kind", sa.String(20), nullable=False),  # fund | bank | family_office
+)
+
+applications = _table(
+    "applications",
+    sa.Column("seller_id", sa.BigInteger, sa.ForeignKey("companies.id"), nullable=False),
+    sa.Column("requested_amount", sa.Numeric(14, 2), nullable=False),
+    # submitted -> approved | declined
+    sa.Column("status", sa.String(12), nullable=False),
+    sa.Column("submitted_at", sa.DateTime, nullable=False),
+    sa.Column("decided_at", sa.DateTime),
+)
+
+invoices = _table(
+    "invoices",
+    sa.Column("application_id", sa.BigInteger, sa.ForeignKey("applications.id"), nullable=False),
+    sa.Column("seller_id", sa.BigInteger, sa.ForeignKey("companies.id"), nullable=False),
+    sa.Column("debtor_id", sa.BigInteger, sa.ForeignKey("companies.id"), nullable=False),
+    sa.Column("face_value", sa.Numeric(14, 2), nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("issue_date", sa.Date, nullable=False),
+    sa.Column("due_date", sa.Date, nullable=False),
+    # uploaded -> funded | rejected
+    sa.Column("status", sa.String(12), nullable=False),
+)
+
+underwriter_decisions = _table(
+    "underwriter_decisions",
+    sa.Column("application_id", sa.BigInteger, sa.ForeignKey("applications.id"), nullable=False),
+    sa.Column("underwriter", sa.String(60), nullable=False),
+    sa.Column("decision", sa.String(10), nullable=False),  # approved | declined
+    sa.Column("reason", sa.String(200), nullable=False),
+    sa.Column("decided_at", sa.DateTime, nullable=False),
+)
+
+trades = _table(
+    "trades",
+    sa.Column("invoice_id", sa.BigInteger, sa.ForeignKey("invoices.id"), nullable=False),
+    sa.Column("advance_amount", sa.Numeric(14, 2), nullable=False),
+    sa.Column("fee_rate", sa.Numeric(6, 4), nullable=False),
+    # live -> repaid | defaulted
+    sa.Column("status", sa.String(10), nullable=False),
+    sa.Column("funded_at", sa.DateTime, nullable=False),
+    sa.Column("settled_at", sa.DateTime),
+)
+
+trade_allocations = _table(
+    "trade_allocations",
+    sa.Column("trade_id", sa.BigInteger, sa.ForeignKey("trades.id"), nullable=False),
+    sa.Column("investor_id", sa.BigInteger, sa.ForeignKey("investors.id"), nullable=False),
+    sa.Column("amount", sa.Numeric(14, 2), nullable=False),
+)
+
+payments = _table(
+    "payments",
+    sa.Column("trade_id", sa.BigInteger, sa.ForeignKey("trades.id"), nullable=False),
+    sa.Column("amount", sa.Numeric(14, 2), nullable=False),
+    sa.Column("paid_at", sa.DateTime, nullable=False),
+    sa.Column("days_late", sa.Integer, nullable=False),
+)
+
+TABLES: dict[str, sa.Table] = dict(metadata.tables)

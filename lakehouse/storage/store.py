@@ -1,0 +1,207 @@
+"""One object-store API over every backend: local files, S3, Azure Blob.
+
+A :class:`Store` is a root URL plus relative, ``/``-separated keys. It offers what the lake
+needs and nothing more: atomic writes, reads, listing *after a cursor* (so a sensor's tick
+costs O(new files), not O(all files)), moves, copies and content checksums. Backends are
+fsspec filesystems chosen by the URL's scheme (``file``, ``s3``, ``az``), configured by
+the clouds' standard environment variables.
+"""
+
+import hashlib
+import posixpath
+import uuid
+from collections.abc import Iterator
+from functools import cached_property
+from typing import IO
+
+import fsspec
+from fsspec.implementations.local import LocalFileSystem
+
+_CHUNK = 8 * 1024 * 1024
+
+
+class UnsafeKeyError(ValueError):
+    """A key that could escape the store's root or is not a plain relative path."""
+
+
+def safe_key(key: str) -> str:
+    """Return ``key`` normalised, refusing anything that could escape the store's root."""
+    if not key or key.startswith("/") or "\\" in key or "\x00" in key:
+        raise UnsafeKeyError(f"unsafe store key {key!r}: keys are relative, '/'-separated paths")
+    parts = key.split("/")
+    if any(part in ("", ".", "..") for part in parts):
+        raise UnsafeKeyError(f"unsafe store key {key!r}: empty, '.' or '..' segment")
+    return key
+
+
+def _is_hidden(name: str) -> bool:
+    """Temporary and bookkeeping objects (``.tmp-*``, ``_SUCCESS``) are not data."""
+    return name.startswith((".", "_"))
+
+
+class Store:
+    """A root URL (``/abs/path``, ``file://``, ``s3://bucket/prefix``, ``az://container/prefix``)."""
+
+    def __init__(self, url: str, **storage_options):
+        self.url = url.rstrip("/")
+        self._storage_options = storage_options
+
+    def __repr__(self) -> str:
+        return f"Store({self.url!r})"
+
+    @cached_property
+    def _fs_and_root(self) -> tuple[fsspec.AbstractFileSystem, str]:
+        fs, root = fsspec.core.url_to_fs(self.url, **self._storage_options)
+        return fs, root.rstrip("/")
+
+    @property
+    def fs(self) -> fsspec.AbstractFileSystem:
+        return self._fs_and_root[0]
+
+    @property
+    def root(self) -> str:
+        return self._fs_and_root[1]
+
+    @property
+    def is_local(self) -> bool:
+        return isinstance(self.fs, LocalFileSystem)
+
+    def path(self, key: str) -> str:
+        """The backend path of ``key`` (what fsspec and DuckDB's registered filesystem take)."""
+        return f"{self.root}/{safe_key(key)}"
+
+    def uri(self, key: str) -> str:
+        """A full URL of ``key``, for people and metadata."""
+        return f"{self.url}/{safe_key(key)}"
+
+    def _key_of(self, path: str) -> str:
+        return path.rstrip("/")[len(self.root) + 1 :]
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def exists(self, key: str) -> bool:
+        return self.fs.exists(self.path(key))
+
+    def read_bytes(self, key: str) -> bytes:
+        return self.fs.cat_file(self.path(key))
+
+    def open(self, key: str, mode: str = "rb") -> IO[bytes]:
+        return self.fs.open(self.path(key), mode)
+
+    def size(self, key: str) -> int:
+        return self.fs.size(self.path(key))
+
+    def checksum(self, key: str) -> str:
+        """SHA-256 of the object's content, streamed (the same on every backend)."""
+        digest = hashlib.sha256()
+        with self.open(key) as f:
+            while chunk := f.read(_CHUNK):
+                digest.update(chunk)
+        return digest.hexdigest()
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def write_bytes(self, key: str, data: bytes) -> str:
+        """Write ``data`` at ``key`` atomically; returns the key."""
+        with self.atomic_open(key) as f:
+            f.write(data)
+        return key
+
+    def atomic_open(self, key: str) -> "_AtomicWriter":
+        """A binary file that appears at ``key`` whole on close, or not at all on error.
+
+        Object stores commit an upload atomically already; on a filesystem the data goes to a
+        hidden temporary file beside the target, renamed into place once complete.
+        """
+        return _AtomicWriter(self, safe_key(key))
+
+    def move(self, key: str, dest_key: str) -> None:
+        self.fs.mv(self.path(key), self.path(dest_key))
+
+    def delete(self, key: str) -> None:
+        self.fs.rm_file(self.path(key))
+
+    # -- listing -----------------------------------------------------------------------------
+
+    def keys(self, prefix: str, after: str | None = None, limit: int | None = None) -> list[str]:
+        """Keys under ``prefix``, in order, strictly after the key ``after`` (a cursor).
+
+        Keys compare segment by segment. Subtrees wholly at or before the cursor are never
+        listed, so on time-ordered keys (``dt=YYYY-MM-DD/<timestamp>.parquet``) the cost is
+        O(new keys + one listing per level), not O(all keys).
+        """
+        keys = []
+        for key in self._walk(safe_key(prefix), tuple(after.split("/")) if after else None):
+            keys.append(key)
+            if limit is not None and len(keys) >= limit:
+                break
+        return keys
+
+    def last(self, prefix: str) -> str | None:
+        """The greatest key under ``prefix`` (the newest, on time-ordered keys)."""
+        path = self.path(prefix)
+        while True:
+            entries = self._children(path)
+            if not entries:
+                return None
+            name, is_dir = max(entries)
+            path = f"{path}/{name}"
+            if not is_dir:
+                return self._key_of(path)
+
+    def _children(self, path: str) -> list[tuple[str, bool]]:
+        try:
+            entries = self.fs.ls(path, detail=True)
+        except FileNotFoundError:
+            return []
+        children = []
+        for entry in entries:
+            name = posixpath.basename(entry["name"].rstrip("/"))
+            if not _is_hidden(name):
+                children.append((name, entry["type"] == "directory"))
+        return children
+
+    def _walk(self, prefix: str, after: tuple[str, ...] | None) -> Iterator[str]:
+        path = self.path(prefix)
+        for name, is_dir in sorted(self._children(path)):
+            key = f"{prefix}/{name}"
+            parts = tuple(key.split("/"))
+            if after is not None:
+                if is_dir and parts < after[: len(parts)]:
+                    continue  # the whole subtree sorts before the cursor
+                if not is_dir and parts <= after:
+                    continue
+            if is_dir:
+                inside = after if after is not None and after[: len(parts)] == parts else None
+                yield from self._walk(key, inside)
+            else:
+                yield key
+
+
+class _AtomicWriter:
+    def __init__(self, store: Store, key: str):
+        self._store, self._key = store, key
+        target = store.path(key)
+        if store.is_local:
+            store.fs.makedirs(posixpath.dirname(target), exist_ok=True)
+            name = f".tmp-{uuid.uuid4().hex}-{posixpath.basename(target)}"
+            self._write_path = posixpath.join(posixpath.dirname(target), name)
+        else:
+            self._write_path = target
+        self._target = target
+
+    def __enter__(self) -> IO[bytes]:
+        self._file = self._store.fs.open(self._write_path, "wb")
+        return self._file
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:  # leave nothing behind
+            if self._store.is_local:
+                self._file.close()
+                self._store.fs.rm_file(self._write_path)
+            else:
+                self._file.discard()  # an unfinished upload is never committed
+            return
+        self._file.close()
+        if self._write_path != self._target:
+            self._store.fs.mv(self._write_path, self._target)

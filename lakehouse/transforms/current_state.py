@@ -1,0 +1,89 @@
+"""Current state of a table from its lake history: the latest version of every row.
+
+The projection is maintained incrementally: the previous state plus the lake batches written
+since (the *cursor*, the last batch key merged, travels inside the state file's Parquet
+metadata, so state and cursor are written together, atomically). A batch that is unreadable
+or breaks the table's schema is reported, never merged.
+"""
+
+from dataclasses import dataclass
+
+import duckdb
+import pyarrow as pa
+
+from lakehouse.storage.parquet import read_parquet
+from lakehouse.storage.store import Store
+from lakehouse.transforms.platform_kpis import current_state_sql
+
+CURSOR_KEY = b"lakehouse.lake_cursor"
+
+
+class BadBatch(ValueError):
+    """A lake batch that cannot be merged; the message says why."""
+
+
+def read_batch(lake: Store, key: str, schema: pa.Schema) -> pa.Table:
+    """Read a lake batch and check it against ``schema``; raise :class:`BadBatch` if it fails."""
+    try:
+        table = read_parquet(lake, key)
+    except (pa.ArrowException, OSError) as exc:
+        raise BadBatch(f"not a readable Parquet file: {exc}") from exc
+    problem = schema_problem(table, schema)
+    if problem:
+        raise BadBatch(problem)
+    return table.select(schema.names).cast(schema)
+
+
+def schema_problem(table: pa.Table, schema: pa.Schema) -> str | None:
+    """What makes ``table`` unfit for a table of ``schema``, or ``None``."""
+    missing = [name for name in schema.names if name not in table.schema.names]
+    if missing:
+        return f"missing columns: {', '.join(missing)}"
+    for field in schema:
+        actual = table.schema.field(field.name).type
+        if actual != field.type:
+            return f"column {field.name!r} is {actual}, expected {field.type}"
+        if not field.nullable and table.column(field.name).null_count:
+            return f"column {field.name!r} has {table.column(field.name).null_count} null(s)"
+    return None
+
+
+@dataclass(frozen=True)
+class Merged:
+    state: pa.Table
+    cursor: str | None
+
+
+def merge(previous: pa.Table | None, batches: dict[str, pa.Table], schema: pa.Schema) -> Merged:
+    """Latest version per ``id`` over ``previous`` and ``batches`` (key -> table, in key order).
+
+    Versions are ordered by ``updated_at``; a tie goes to the later batch, and the previous
+    state counts as older than any batch.
+    """
+    con = duckdb.connect()
+    parts = []
+    for i, (key, table) in enumerate(
+        ([("", previous)] if previous is not None else []) + list(batches.items())
+    ):
+        con.register(f"part_{i}", table.select(schema.names).cast(schema))
+        parts.append(f"SELECT *, {_sql_string(key)} AS _batch FROM part_{i}")
+    if not parts:
+        return Merged(schema.empty_table(), None)
+    con.execute(f"CREATE TEMP VIEW versions AS {' UNION ALL '.join(parts)}")
+    state = con.execute(f"{current_state_sql('versions')} ORDER BY id").to_arrow_table()
+    cursor = max(batches) if batches else state_cursor(previous)
+    state = state.cast(schema)
+    if cursor is not None:
+        state = state.replace_schema_metadata({CURSOR_KEY: cursor.encode()})
+    return Merged(state, cursor)
+
+
+def state_cursor(state: pa.Table | None) -> str | None:
+    """The last lake batch key merged into ``state``."""
+    if state is None or not state.schema.metadata or CURSOR_KEY not in state.schema.metadata:
+        return None
+    return state.schema.metadata[CURSOR_KEY].decode()
+
+
+def _sql_string(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
