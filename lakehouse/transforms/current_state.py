@@ -13,9 +13,20 @@ import pyarrow as pa
 
 from lakehouse.storage.parquet import read_parquet
 from lakehouse.storage.store import Store
-from lakehouse.transforms.platform_kpis import current_state_sql
 
 CURSOR_KEY = b"lakehouse.lake_cursor"
+
+
+def current_state_sql(source: str, key: str = "id") -> str:
+    """SQL selecting the latest version of each ``key`` from ``source``, a relation of versions.
+
+    Latest means the greatest ``updated_at``, ties broken by the greatest ``_batch`` (a required
+    string column). The result has every column of ``source`` except ``_batch``.
+    """
+    return (
+        f"SELECT * EXCLUDE (_batch) FROM {source} "
+        f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY updated_at DESC, _batch DESC) = 1"
+    )
 
 
 class BadBatch(ValueError):
@@ -70,7 +81,7 @@ def merge(previous: pa.Table | None, batches: dict[str, pa.Table], schema: pa.Sc
     if not parts:
         return Merged(schema.empty_table(), None)
     con.execute(f"CREATE TEMP VIEW versions AS {' UNION ALL '.join(parts)}")
-    state = con.execute(f"{current_state_sql('versions')} ORDER BY id").to_arrow_table()
+    state = con.sql(f"{current_state_sql('versions')} ORDER BY id").to_arrow_table()
     cursor = max(batches) if batches else state_cursor(previous)
     state = state.cast(schema)
     if cursor is not None:

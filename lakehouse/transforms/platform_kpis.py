@@ -10,19 +10,6 @@ from collections.abc import Callable
 import duckdb
 import pyarrow as pa
 
-
-def current_state_sql(source: str, key: str = "id") -> str:
-    """SQL selecting the latest version of each ``key`` from ``source``, a relation of versions.
-
-    Latest means the greatest ``updated_at``, ties broken by the greatest ``_batch`` (a required
-    string column). The result has every column of ``source`` except ``_batch``.
-    """
-    return (
-        f"SELECT * EXCLUDE (_batch) FROM {source} "
-        f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY updated_at DESC, _batch DESC) = 1"
-    )
-
-
 APPLICATIONS_DAILY_SQL = """
 SELECT
     submitted_at::DATE AS day,

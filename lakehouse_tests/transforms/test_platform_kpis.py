@@ -8,7 +8,8 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from lakehouse.transforms.platform_kpis import KPIS, TABLES_USED, current_state_sql
+from lakehouse.transforms.current_state import current_state_sql
+from lakehouse.transforms.platform_kpis import KPIS, TABLES_USED
 
 INT, STR, MONEY, TS = pa.int64(), pa.string(), pa.decimal128(14, 2), pa.timestamp("us")
 

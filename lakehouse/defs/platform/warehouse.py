@@ -51,7 +51,7 @@ def state_asset(table: str) -> dg.AssetsDefinition:
                 batches[key] = read_batch(lake_store, key, schema)
             except BadBatch as exc:
                 rejected[key] = str(exc)
-                moved_to = quarantine(lake_store, key, str(exc), run_id=context.run_id)
+                moved_to = quarantine(lake_store, key, str(exc), run_id=context.run.run_id)
                 context.log.error(f"quarantined {lake_store.uri(key)} -> {moved_to}: {exc}")
         merged = merge(previous, batches, schema)
         yield dg.Output(

@@ -8,7 +8,7 @@ from urllib.parse import quote
 import sqlalchemy as sa
 
 BUSY_TIMEOUT_S = 5
-SIMULATE_HINT = "create it with `uv run lakehouse simulate platform`"
+SIMULATE = "`uv run lakehouse simulate platform`"
 
 
 class PlatformDBError(Exception):
@@ -61,7 +61,7 @@ def _sqlite_path(u: sa.URL) -> Path | None:
 
 
 def _missing(name: str) -> str:
-    return f"platform database {name} does not exist; {SIMULATE_HINT}"
+    return f"platform database {name} does not exist; create it with {SIMULATE}"
 
 
 def _translate(exc: sa.exc.OperationalError, u: sa.URL) -> PlatformDBError:
@@ -75,10 +75,12 @@ def _translate(exc: sa.exc.OperationalError, u: sa.URL) -> PlatformDBError:
             f"platform database {name} is locked by another process "
             f"(waited {BUSY_TIMEOUT_S} s); retry when it has finished"
         )
-    elif "unable to open database file" in low or ("database" in low and "does not exist" in low):
+    elif "unable to open database file" in low:
         msg = _missing(name)
+    elif "database" in low and "does not exist" in low:
+        msg = f"platform database {name} does not exist; CREATE DATABASE it, then run {SIMULATE}"
     elif "no such table" in low:
-        msg = f"platform database {name} is not initialised ({detail}); {SIMULATE_HINT}"
+        msg = f"platform database {name} is not initialised ({detail}); fill it with {SIMULATE}"
     else:
         msg = f"cannot reach platform database {name} ({detail}); check that it is running"
     return PlatformDBError(msg)

@@ -236,8 +236,10 @@ class _Simulation:
         live = {r.invoice_id: r for r in conn.execute(sa.select(t).where(t.c.status == "live"))}
         pending: dict[int, _Application] = {}
         for r in conn.execute(sa.select(i).order_by(i.c.id)):
-            inv = self._count_invoice(r.id, {"id": r.id}, False, r.seller_id, r.debtor_id)
-            inv.face, inv.issue, inv.due = _cents(r.face_value), r.issue_date, r.due_date
+            inv = _Invoice(
+                r.id, {"id": r.id}, False, r.seller_id, r.debtor_id, _cents(r.face_value),
+                r.issue_date, r.due_date, *self._concentration(r.seller_id, r.debtor_id),
+            )  # fmt: skip
             if r.id in live:
                 tr = live[r.id]
                 trade = _Trade(tr.id, {"id": tr.id}, False, inv, tr.funded_at.date())
@@ -343,8 +345,10 @@ class _Simulation:
             face = max(50_000, round(seller.scale * rng.lognormvariate(0, 0.5) * 100))
             tenor = rng.choice(TERMS) if rng.random() < 0.7 else rng.randint(30, 120)
             issue = date - dt.timedelta(days=rng.randint(0, 20))
-            inv = self._count_invoice(self._id("invoices"), {}, True, seller.id, debtor)
-            inv.face, inv.issue, inv.due = face, issue, issue + dt.timedelta(days=tenor)
+            inv = _Invoice(
+                self._id("invoices"), {}, True, seller.id, debtor, face, issue,
+                issue + dt.timedelta(days=tenor), *self._concentration(seller.id, debtor),
+            )  # fmt: skip
             app.invoices.append(inv)
         app.row = self._insert(
             "applications",
@@ -519,16 +523,12 @@ class _Simulation:
         weights = [rng.uniform(0.2, 1.0) for _ in range(3)]
         return _InvoiceDraws(delay, u, pct, investors, weights, _second(rng))
 
-    def _count_invoice(
-        self, iid: int, row: dict[str, Any], new: bool, seller: int, debtor: int
-    ) -> _Invoice:
+    def _concentration(self, seller: int, debtor: int) -> tuple[float, int]:
+        """Count a new invoice; return (share of the seller's invoices on this debtor, total)."""
         counts = self.invoice_counts[seller]
         counts[debtor] += 1
         total = counts.total()
-        epoch = dt.date.min
-        return _Invoice(
-            iid, row, new, seller, debtor, 0, epoch, epoch, counts[debtor] / total, total
-        )
+        return counts[debtor] / total, total
 
     def _defaults_before(self, seller: int, date: dt.date) -> int:
         return bisect.bisect_left(self.defaults[seller], date)

@@ -1,0 +1,84 @@
+"""The Store: cursor listing, atomic writes, safe keys, quarantine, checksums."""
+
+import hashlib
+import json
+
+import pytest
+
+from lakehouse.storage import Store, UnsafeKeyError
+from lakehouse.storage.batches import new_batch_key
+from lakehouse.storage.quarantine import quarantine
+
+
+@pytest.fixture
+def store(tmp_path) -> Store:
+    return Store(str(tmp_path / "lake"))
+
+
+def _fill(store: Store, days: int, per_day: int) -> list[str]:
+    keys = [
+        f"t/dt=2026-01-{day:02d}/2026-01-{day:02d}T{n:04d}.parquet"
+        for day in range(1, days + 1)
+        for n in range(per_day)
+    ]
+    for key in keys:
+        store.write_bytes(key, key.encode())
+    return keys
+
+
+def test_keys_after_cursor_returns_exactly_the_newer_keys_in_order(store):
+    keys = _fill(store, days=4, per_day=3)
+    assert store.keys("t") == keys
+    for i, cursor in enumerate(keys):
+        assert store.keys("t", after=cursor) == keys[i + 1 :]
+    assert store.keys("t", after=keys[2], limit=4) == keys[3:7]
+    assert store.last("t") == keys[-1]
+    assert store.keys("missing") == [] and store.last("missing") is None
+
+
+def test_listing_after_a_cursor_does_not_walk_old_partitions(store):
+    """A sensor's tick costs O(new files): old dt= folders are never listed."""
+    keys = _fill(store, days=20, per_day=2)
+    listed = []
+    real_ls = store.fs.ls
+    store.fs.ls = lambda path, **kw: listed.append(path) or real_ls(path, **kw)
+    assert store.keys("t", after=keys[-2]) == [keys[-1]]
+    assert len(listed) == 2  # the table folder and the newest day only
+
+
+def test_hidden_temporaries_are_not_listed_and_failed_writes_leave_nothing(store):
+    store.write_bytes("t/a.parquet", b"a")
+    with pytest.raises(RuntimeError), store.atomic_open("t/b.parquet") as f:
+        f.write(b"half")
+        raise RuntimeError("writer died")
+    assert store.keys("t") == ["t/a.parquet"]
+    assert not any(n.startswith(".tmp") for n in store.fs.ls(store.path("t"), detail=False))
+
+
+@pytest.mark.parametrize(
+    "key", ["../escape", "a/../../b", "/etc/passwd", "a//b", "a/./b", "", "a\\b"]
+)
+def test_keys_cannot_escape_the_root(store, key):
+    with pytest.raises(UnsafeKeyError):
+        store.path(key)
+
+
+def test_batch_keys_sort_in_issue_order():
+    keys = [new_batch_key("platform/t") for _ in range(200)]
+    assert keys == sorted(keys) and len(set(keys)) == len(keys)
+
+
+def test_checksum_is_the_sha256_of_the_content(store):
+    data = bytes(range(256)) * 1000
+    store.write_bytes("f.bin", data)
+    assert store.checksum("f.bin") == hashlib.sha256(data).hexdigest()
+
+
+def test_quarantine_moves_the_file_and_records_why(store):
+    store.write_bytes("t/dt=2026-01-01/x.parquet", b"junk")
+    target = quarantine(store, "t/dt=2026-01-01/x.parquet", "not parquet", run_id="r1")
+    assert store.keys("t") == []
+    assert store.read_bytes(target) == b"junk"
+    note = json.loads(store.read_bytes(f"{target}.reason.json"))
+    assert note["reason"] == "not parquet" and note["run_id"] == "r1"
+    assert note["source"].endswith("t/dt=2026-01-01/x.parquet")
