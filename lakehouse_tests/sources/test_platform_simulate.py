@@ -7,6 +7,7 @@ import sqlite3
 import time
 import uuid
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -194,7 +195,7 @@ def test_changing_the_seed_of_an_existing_database_is_refused(tmp_path: Path) ->
 
 
 @pytest.fixture
-def pg_url() -> Any:
+def pg_url() -> Iterator[str]:
     """A throwaway PostgreSQL database, dropped afterwards; skipped locally if unreachable."""
     admin = sa.create_engine(
         PG_ADMIN_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3}
