@@ -2,7 +2,8 @@
 
 Any DuckDB or BI client opens ``warehouse.duckdb`` and sees tables (``finance.debtor_exposure``),
 not paths. The file is rebuilt beside the old one and renamed into place, so readers never
-block the writer and never see a half-built catalog.
+block the writer and never see a half-built catalog. It is written in an older storage format
+so that clients bundling an older DuckDB (BI tools, the `duckdb` CLI) can open it too.
 """
 
 import os
@@ -18,6 +19,7 @@ from dagster_duckdb import DuckDBResource
 from lakehouse.storage.resources import ObjectStore, asset_key_to_store_key
 
 CATALOG_KEY = dg.AssetKey(["catalog", "warehouse"])
+STORAGE_VERSION = "v1.0.0"
 
 
 @dataclass(frozen=True)
@@ -37,10 +39,11 @@ def write_catalog(path: Path, views: Sequence[View]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
-        with duckdb.connect(str(tmp)) as con:
+        with duckdb.connect() as con:
+            con.execute(f"ATTACH {_quote(str(tmp))} AS cat (STORAGE_VERSION '{STORAGE_VERSION}')")
             for view in views:
-                name = f'"{view.schema}"."{view.name}"'
-                con.execute(f'CREATE SCHEMA IF NOT EXISTS "{view.schema}"')
+                name = f'cat."{view.schema}"."{view.name}"'
+                con.execute(f'CREATE SCHEMA IF NOT EXISTS cat."{view.schema}"')
                 con.execute(
                     f"CREATE VIEW {name} AS SELECT * FROM read_parquet({_quote(view.source)})"
                 )

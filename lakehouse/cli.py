@@ -88,7 +88,7 @@ def kpis() -> None:
 
 
 @main.command()
-@click.option("--days", default=60, show_default=True, help="Days of history to start with.")
+@click.option("--days", default=180, show_default=True, help="Days of history to start with.")
 @click.pass_context
 def demo(ctx: click.Context, days: int) -> None:
     """Simulate, materialise everything, add new activity and let the sensors carry it through."""
@@ -104,7 +104,7 @@ def demo(ctx: click.Context, days: int) -> None:
     click.echo("== 4. KPIs (from the DuckDB catalog)")
     ctx.invoke(kpis)
     click.echo(
-        f"\nQuery it:  duckdb {settings.catalog_path} -c 'select * from finance.debtor_exposure'"
+        f"\nQuery it:  uv run duckdb {settings.catalog_path} -c 'select * from finance.debtor_exposure'"
         "\nOpen the UI (asset graph, sensors on):  make dev  ->  http://127.0.0.1:3000"
     )
 

@@ -1,15 +1,22 @@
 """Shared fixtures: an isolated LAKEHOUSE_HOME and Dagster instance per test."""
 
+import os
 import shutil
 import sys
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
 import pytest
+import sqlalchemy as sa
 
 from lakehouse.settings import Settings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PG_ADMIN_URL = os.environ.get(
+    "LAKEHOUSE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 _ENV = [
     "LAKEHOUSE_PROFILE",
     "LAKEHOUSE_LAKE_URL",
@@ -54,3 +61,28 @@ def load_definitions() -> dg.Definitions:
 @pytest.fixture
 def defs(settings) -> dg.Definitions:
     return load_definitions()
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A throwaway PostgreSQL database, dropped afterwards. Required in CI; skipped locally
+    only when PostgreSQL is unreachable."""
+    admin = sa.create_engine(
+        PG_ADMIN_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3}
+    )
+    name = f"lakehouse_test_{uuid.uuid4().hex[:12]}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    except sa.exc.OperationalError as exc:
+        admin.dispose()
+        reason = f"PostgreSQL unreachable at {PG_ADMIN_URL}: {str(exc.orig).splitlines()[0]}"
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(f"CI requires PostgreSQL. {reason}")
+        pytest.skip(reason)
+    try:
+        yield sa.make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

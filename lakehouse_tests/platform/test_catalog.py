@@ -1,5 +1,9 @@
 """The DuckDB catalog: one view per warehouse projection, readable by any DuckDB client."""
 
+import subprocess
+import sys
+from pathlib import Path
+
 import duckdb
 import pyarrow.parquet as pq
 
@@ -26,6 +30,24 @@ def test_catalog_has_a_view_per_projection_with_the_projection_rows(settings, de
             (count,) = con.execute(f'SELECT count(*) FROM "{schema}"."{name}"').fetchone()
             assert count == pq.read_metadata(parquet).num_rows
             assert views[(schema, name)], f"{schema}.{name} has no description"
+
+    # The `duckdb` command-line client (an older DuckDB, as BI tools bundle) reads it too.
+    cli = Path(sys.executable).with_name("duckdb")
+    out = subprocess.run(
+        [
+            str(cli),
+            "-csv",
+            "-noheader",
+            str(settings.catalog_path),
+            "-c",
+            "SELECT count(*) FROM origination.applications_daily",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    expected = pq.read_metadata(settings.home / "warehouse/origination/applications_daily.parquet")
+    assert int(out.stdout.strip()) == expected.num_rows
 
 
 def test_asset_checks_pass_on_simulated_data(settings, defs, instance):

@@ -2,10 +2,12 @@
 latest version of every row."""
 
 import dagster as dg
+import pytest
 
 from lakehouse.sources.platform.simulate import simulate
 from lakehouse.storage import Store
 from lakehouse.storage.parquet import read_parquet
+from lakehouse_tests.conftest import load_definitions
 from lakehouse_tests.platform.helpers import by_id, db_rows, materialize
 
 TABLE = "applications"
@@ -72,8 +74,18 @@ def test_updated_row_is_a_new_version_in_the_lake_and_latest_in_the_warehouse(
     assert state == now  # the warehouse equals the database, row for row, value for value
 
 
-def test_every_table_projection_equals_the_database(settings, defs, instance):
-    url = settings.platform_db_url
+@pytest.fixture(params=["sqlite", "postgresql"])
+def platform_url(request, settings, monkeypatch) -> str:
+    """The platform database on SQLite (the default) or PostgreSQL (via the environment)."""
+    if request.param == "sqlite":
+        return settings.platform_db_url
+    url = request.getfixturevalue("pg_url")
+    monkeypatch.setenv("LAKEHOUSE_PLATFORM_DB_URL", url)
+    return url
+
+
+def test_every_table_projection_equals_the_database(settings, platform_url, instance):
+    url, defs = platform_url, load_definitions()
     simulate(url, days=5, seed=11)
     result = materialize(defs, instance, *[k.to_user_string() for k in _platform_keys(defs)])
     assert result.success

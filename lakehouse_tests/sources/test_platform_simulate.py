@@ -1,13 +1,10 @@
 """The platform simulation (determinism, increments, invariants, PostgreSQL) and db.py errors."""
 
 import datetime as dt
-import os
 import socket
 import sqlite3
 import time
-import uuid
 from collections import Counter, defaultdict
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -19,7 +16,6 @@ from lakehouse.sources.platform import schema
 from lakehouse.sources.platform.db import PlatformDBError, connect, engine
 from lakehouse.sources.platform.simulate import simulate, state
 
-PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 SIMULATE_HINT = "uv run lakehouse simulate platform"
 TABLES = {**schema.TABLES, "_simulation": state}
 FLOW_TABLES = ("applications", "invoices", "trades")
@@ -192,30 +188,6 @@ def test_changing_the_seed_of_an_existing_database_is_refused(tmp_path: Path) ->
     simulate(url, days=1, seed=1)
     with pytest.raises(ValueError, match="seed=1"):
         simulate(url, days=1, seed=2)
-
-
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A throwaway PostgreSQL database, dropped afterwards; skipped locally if unreachable."""
-    admin = sa.create_engine(
-        PG_ADMIN_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3}
-    )
-    name = f"lakehouse_test_{uuid.uuid4().hex[:12]}"
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    except sa.exc.OperationalError as exc:
-        admin.dispose()
-        reason = f"PostgreSQL unreachable at {PG_ADMIN_URL}: {str(exc.orig).splitlines()[0]}"
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(f"CI requires PostgreSQL. {reason}")
-        pytest.skip(reason)
-    try:
-        yield sa.make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def test_postgresql_matches_sqlite(pg_url: str, tmp_path: Path) -> None:
