@@ -103,8 +103,9 @@ def demo(ctx: click.Context, days: int) -> None:
     _tick(max_rounds=20)
     click.echo("== 4. KPIs (from the DuckDB catalog)")
     ctx.invoke(kpis)
+    query = "select * from finance.debtor_exposure"
     click.echo(
-        f"\nQuery it:  uv run duckdb {settings.catalog_path} -c 'select * from finance.debtor_exposure'"
+        f"\nQuery it:  uv run duckdb {settings.catalog_path} -c '{query}'"
         "\nOpen the UI (asset graph, sensors on):  make dev  ->  http://127.0.0.1:3000"
     )
 
