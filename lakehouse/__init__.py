@@ -1,0 +1,1 @@
+"""lakehouse: a cloud-agnostic, data-driven lakehouse on Dagster."""

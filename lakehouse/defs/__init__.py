@@ -1,0 +1,1 @@
+"""Dagster definitions only, autoloaded by lakehouse.definitions."""

@@ -1,0 +1,1 @@
+"""The platform domain: platform database -> lake -> warehouse projections and KPIs."""

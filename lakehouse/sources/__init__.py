@@ -1,0 +1,1 @@
+"""Sources outside the lake: their clients, schemas and simulators."""

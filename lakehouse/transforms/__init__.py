@@ -1,0 +1,1 @@
+"""Pure transformations used by warehouse assets: SQL and parsing, testable without Dagster."""
