@@ -9,6 +9,7 @@ import sys
 import dagster as dg
 import pytest
 
+from lakehouse import lake_sensor
 from lakehouse.defs.platform import sensors
 from lakehouse.defs.platform.keys import state_key
 from lakehouse.sources.platform.schema import TABLES
@@ -55,7 +56,7 @@ def test_sensor_requests_each_new_file_once_and_idles_when_nothing_is_new(settin
 
 
 def test_a_tick_requests_a_bounded_batch_and_the_next_takes_the_rest(settings, monkeypatch):
-    monkeypatch.setattr(sensors, "MAX_FILES_PER_TICK", 3)
+    monkeypatch.setattr(lake_sensor, "MAX_FILES_PER_TICK", 3)
     lake = Store(settings.lake_url)
     _land(lake, "applications", 4)
     _land(lake, "payments", 1)
