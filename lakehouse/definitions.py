@@ -4,12 +4,17 @@ from pathlib import Path
 
 import dagster as dg
 
-from lakehouse.catalog import catalog_asset
+from lakehouse.policies.catalog import catalog_asset
+from lakehouse.policies.replication import replication_definitions
+from lakehouse.settings import Settings
 
 
 def build_definitions() -> dg.Definitions:
     defs = dg.load_from_defs_folder(path_within_project=Path(__file__).parent)
-    projections = [s for s in defs.resolve_all_asset_specs() if s.key.path[0] == "warehouse"]
+    specs = defs.resolve_all_asset_specs()
+    projections = [s for s in specs if s.key.path[0] == "warehouse"]
+    lake_assets = [s for s in specs if s.key.path[0] == "lake"]
+    replicated = Settings.from_env().replica_url is not None
     policies = dg.Definitions(
         # Every warehouse projection is catalogued.
         assets=[catalog_asset(projections)],
@@ -26,7 +31,12 @@ def build_definitions() -> dg.Definitions:
         # only add seconds of start-up to every run.
         executor=dg.in_process_executor,
     )
-    return dg.Definitions.merge(defs, policies)
+    return dg.Definitions.merge(
+        defs,
+        policies,
+        # With a replica store configured, every lake asset is copied there as files land.
+        replication_definitions(lake_assets) if replicated else dg.Definitions(),
+    )
 
 
 defs = build_definitions()

@@ -22,6 +22,7 @@ def resources() -> dg.Definitions:
         resources={
             "platform_db": PlatformDB(url=platform_db_url),
             "lake": ObjectStore(url=settings.lake_url),
+            **({"replica": ObjectStore(url=settings.replica_url)} if settings.replica_url else {}),
             "warehouse": ObjectStore(url=settings.warehouse_url),
             "io_manager": ParquetIOManager(base_url=settings.warehouse_url),
             "catalog": DuckDBResource(database=str(settings.catalog_path)),

@@ -123,15 +123,18 @@ class Store:
 
     # -- listing -----------------------------------------------------------------------------
 
-    def keys(self, prefix: str, after: str | None = None, limit: int | None = None) -> list[str]:
-        """Keys under ``prefix``, in order, strictly after the key ``after`` (a cursor).
+    def keys(
+        self, prefix: str = "", after: str | None = None, limit: int | None = None
+    ) -> list[str]:
+        """Keys under ``prefix`` (all keys for ``""``), in order, strictly after the key ``after``.
 
         Keys compare segment by segment. Subtrees wholly at or before the cursor are never
         listed, so on time-ordered keys (``dt=YYYY-MM-DD/<timestamp>.parquet``) the cost is
         O(new keys + one listing per level), not O(all keys).
         """
         keys = []
-        for key in self._walk(safe_key(prefix), tuple(after.split("/")) if after else None):
+        prefix = safe_key(prefix) if prefix else ""
+        for key in self._walk(prefix, tuple(after.split("/")) if after else None):
             keys.append(key)
             if limit is not None and len(keys) >= limit:
                 break
@@ -162,9 +165,9 @@ class Store:
         return children
 
     def _walk(self, prefix: str, after: tuple[str, ...] | None) -> Iterator[str]:
-        path = self.path(prefix)
+        path = self.path(prefix) if prefix else self.root
         for name, is_dir in sorted(self._children(path)):
-            key = f"{prefix}/{name}"
+            key = f"{prefix}/{name}" if prefix else name
             parts = tuple(key.split("/"))
             if after is not None:
                 if is_dir and parts < after[: len(parts)]:

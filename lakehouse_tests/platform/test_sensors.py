@@ -87,12 +87,17 @@ def test_tick_carries_new_activity_through_and_merges_every_file_exactly_once(se
     simulate(url, days=3, seed=4)
     first = tick(WORKSPACE, instance)
     by_sensor = collections.Counter(run.instigator for run in first)
-    assert by_sensor == {"platform_watermarks": 1, "platform_lake_files": 1, "automation": 1}
+    assert by_sensor == {
+        "platform_watermarks": 1,
+        "platform_lake_files": 1,
+        "automation": 1,
+        "lake_replication": 1,
+    }
     assert all(run.status == "SUCCESS" for run in first)
     assert tick(WORKSPACE, instance) == []  # nothing new: no run
 
     simulate(url, days=1, seed=4)
-    assert len(tick(WORKSPACE, instance)) == 3
+    assert len(tick(WORKSPACE, instance)) == 4
 
     # Restart: a new process, with only the cursors the instance stored.
     simulate(url, days=1, seed=4)
@@ -106,7 +111,7 @@ def test_tick_carries_new_activity_through_and_merges_every_file_exactly_once(se
         timeout=300,
     )
     assert out.returncode == 0, out.stderr[-3000:]
-    assert "tick: 3 run(s)" in out.stdout
+    assert "tick: 4 run(s)" in out.stdout
 
     for table, counts in _merged_files(instance).items():
         lake_files = lake.keys(f"platform/{table}")

@@ -1,0 +1,1 @@
+"""Project-wide policies, built from the whole asset graph: catalog, replication."""
