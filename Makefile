@@ -38,5 +38,13 @@ fmt: install
 bench: install  ## benchmarks; ends with one `name: value` line per figure
 	$(UV) run python -m bench
 
+.PHONY: emulators emulators-down
+emulators: install  ## moto (S3/SQS/Glue) + Azurite (Blob/Queue) on loopback, in the background
+	$(UV) run lakehouse emulators up
+	@echo "source $(LAKEHOUSE_HOME)/emulators.env"
+
+emulators-down: install  ## stop them; removes $(LAKEHOUSE_HOME)/emulators.env
+	$(UV) run lakehouse emulators down
+
 clean:
 	rm -rf .lakehouse

@@ -118,9 +118,11 @@ def azurite_connection_string(blob_endpoint: str, queue_endpoint: str | None = N
     return ";".join(parts) + ";"
 
 
-def _log_tail(path: Path, lines: int = 30) -> str:
+def _log_tail(path: Path, offset: int = 0, lines: int = 30) -> str:
     try:
-        text = path.read_text(errors="replace")
+        with open(path, "rb") as f:
+            f.seek(offset)
+            text = f.read().decode(errors="replace")
     except OSError:
         return "(no log)"
     tail = text.splitlines()[-lines:]
@@ -150,15 +152,34 @@ class _Proc:
     popen: subprocess.Popen
     port: int
     log: Path
+    offset: int = 0
+
+    def log_tail(self) -> str:
+        return _log_tail(self.log, self.offset)
 
     @property
     def url(self) -> str:
         return f"http://{HOST}:{self.port}"
 
 
-def _spawn(name: str, argv: list[str], port: int, log: Path) -> _Proc:
+def _die_with_parent() -> Callable[[], None] | None:
+    """A preexec_fn asking Linux to SIGTERM the child when the thread that spawned it dies
+    (PR_SET_PDEATHSIG); libc is loaded here, in the parent, not between fork and exec."""
+    if sys.platform != "linux":
+        return None
+    try:
+        import ctypes
+
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    return lambda: prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+
+
+def _spawn(name: str, argv: list[str], port: int, log: Path, attached: bool) -> _Proc:
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as out:
+        offset = out.tell()
         out.write(f"\n== {time.strftime('%Y-%m-%d %H:%M:%S')} {shlex.join(argv)}\n".encode())
         out.flush()
         try:
@@ -169,11 +190,14 @@ def _spawn(name: str, argv: list[str], port: int, log: Path) -> _Proc:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # own process group: killed as one, survives the CLI
                 cwd=str(log.parent),
+                # attached (tests): SIGTERM when the spawning thread dies, so a killed pytest
+                # leaves nothing behind; detached (`make emulators`): outlive the CLI
+                preexec_fn=_die_with_parent() if attached else None,
             )
         except OSError as exc:
             raise EmulatorUnavailable(f"{name}: cannot run {argv[0]}: {exc}") from exc
     _CHILDREN[popen.pid] = popen
-    return _Proc(name, popen, port, log)
+    return _Proc(name, popen, port, log, offset)
 
 
 def _wait_ready(proc: _Proc, path: str, deadline: float) -> None:
@@ -186,7 +210,7 @@ def _wait_ready(proc: _Proc, path: str, deadline: float) -> None:
             _terminate(proc.popen.pid)
             raise EmulatorError(
                 f"{proc.name} did not answer on {proc.url} within {START_TIMEOUT:.0f}s "
-                f"(log {proc.log}):\n{_log_tail(proc.log)}"
+                f"(log {proc.log}):\n{proc.log_tail()}"
             )
         time.sleep(0.05)
 
@@ -197,14 +221,14 @@ class _Exited(Exception):
 
 
 def _start_all(
-    specs: list[tuple[str, Callable[[int], list[str]], Path, str]],
+    specs: list[tuple[str, Callable[[int], list[str]], Path, str]], attached: bool
 ) -> list[_Proc]:
     """Start every (name, argv_for_port, log, health_path) in parallel on free ports and wait
     for each to answer HTTP. A start lost to a port race is retried on another port."""
 
     def spawn(name: str, argv: Callable[[int], list[str]], log: Path) -> _Proc:
         port = free_port()
-        return _spawn(name, argv(port), port, log)
+        return _spawn(name, argv(port), port, log, attached)
 
     procs = [spawn(name, argv, log) for name, argv, log, _ in specs]
     deadline = time.monotonic() + START_TIMEOUT
@@ -215,7 +239,7 @@ def _start_all(
                     _wait_ready(procs[i], health, deadline)
                     break
                 except _Exited as exc:
-                    tail = _log_tail(exc.proc.log)
+                    tail = exc.proc.log_tail()
                     port_taken = "EADDRINUSE" in tail or "already in use" in tail
                     if not port_taken or attempt == 2:
                         raise EmulatorError(
@@ -290,11 +314,11 @@ def _terminate(pid: int, timeout: float = 5.0) -> None:
 
 def azurite_bin(name: str = "azurite-blob", root: Path = PROJECT_ROOT) -> Path:
     """node_modules/.bin/<name>, installing node_modules with `npm ci` when missing."""
+    if shutil.which("node") is None:
+        raise EmulatorUnavailable("Azurite needs node (v18+) on PATH; none found")
     binary = root / "node_modules" / ".bin" / name
     if binary.exists():
         return binary
-    if shutil.which("node") is None:
-        raise EmulatorUnavailable("Azurite needs node (v18+) on PATH; none found")
     npm = shutil.which("npm")
     if npm is None:
         raise EmulatorUnavailable("Azurite is installed with npm; npm is not on PATH")
@@ -372,7 +396,7 @@ def _azurite_specs(location: Path, logs: Path) -> list[tuple]:
 def azurite_running(location: Path) -> Iterator[Azurite]:
     """Azurite blob + queue on free loopback ports, data and logs under location; always
     terminated on exit."""
-    procs = _start_all(_azurite_specs(location / "data", location))
+    procs = _start_all(_azurite_specs(location / "data", location), attached=True)
     try:
         blob, queue = procs
         yield Azurite(f"{blob.url}/{AZURITE_ACCOUNT}", f"{queue.url}/{AZURITE_ACCOUNT}")
@@ -384,7 +408,7 @@ def azurite_running(location: Path) -> Iterator[Azurite]:
 @contextlib.contextmanager
 def moto_running(log_dir: Path) -> Iterator[str]:
     """moto_server as a subprocess on a free loopback port; yields its endpoint."""
-    (proc,) = _start_all([("moto", moto_argv, log_dir / "moto.log", "/moto-api/")])
+    (proc,) = _start_all([("moto", moto_argv, log_dir / "moto.log", "/moto-api/")], attached=True)
     try:
         yield proc.url
     finally:
@@ -649,7 +673,8 @@ def start(home: Path) -> Emulators:
             [
                 ("moto", moto_argv, state / "moto.log", "/moto-api/"),
                 *_azurite_specs(state / "azurite", state),
-            ]
+            ],
+            attached=False,
         )
         moto, blob, queue = procs
         _pids_file(home).write_text(

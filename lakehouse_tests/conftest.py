@@ -13,6 +13,8 @@ import sqlalchemy as sa
 
 from lakehouse.settings import Settings
 
+pytest_plugins = ["lakehouse_tests.emulators"]
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 PG_ADMIN_URL = os.environ.get(
     "LAKEHOUSE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"

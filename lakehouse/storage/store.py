@@ -63,6 +63,11 @@ class Store:
         return self._fs_and_root[1]
 
     @property
+    def _protocols(self) -> set[str]:
+        protocol = self.fs.protocol
+        return {protocol} if isinstance(protocol, str) else set(protocol)
+
+    @property
     def is_local(self) -> bool:
         return isinstance(self.fs, LocalFileSystem)
 
@@ -134,7 +139,11 @@ class Store:
         """
         keys = []
         prefix = safe_key(prefix) if prefix else ""
-        for key in self._walk(prefix, tuple(after.split("/")) if after else None):
+        if self._protocols & {"s3", "s3a"}:
+            found = self._s3_keys(prefix, after)
+        else:
+            found = self._walk(prefix, tuple(after.split("/")) if after else None)
+        for key in found:
             keys.append(key)
             if limit is not None and len(keys) >= limit:
                 break
@@ -163,6 +172,23 @@ class Store:
             if not _is_hidden(name):
                 children.append((name, entry["type"] == "directory"))
         return children
+
+    def _s3_keys(self, prefix: str, after: str | None) -> Iterator[str]:
+        """S3 lists from a key with ``StartAfter``: one request per 1,000 new keys."""
+        bucket, _, root = self.root.partition("/")
+        base = f"{root}/" if root else ""
+        request = {"Bucket": bucket, "Prefix": base + (f"{prefix}/" if prefix else "")}
+        if after:
+            request["StartAfter"] = base + after
+        while True:
+            page = self.fs.call_s3("list_objects_v2", **request)
+            for item in page.get("Contents", []):
+                key = item["Key"][len(base) :]
+                if not any(_is_hidden(part) for part in key.split("/")):
+                    yield key
+            if not page.get("IsTruncated"):
+                return
+            request["ContinuationToken"] = page["NextContinuationToken"]
 
     def _walk(self, prefix: str, after: tuple[str, ...] | None) -> Iterator[str]:
         path = self.path(prefix) if prefix else self.root
