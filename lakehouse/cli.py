@@ -84,7 +84,7 @@ def kpis() -> None:
     """Print a summary of the KPIs from the DuckDB catalog."""
     from lakehouse.report import kpi_summary
 
-    click.echo(kpi_summary(Settings.from_env().catalog_path))
+    click.echo(kpi_summary(Settings.from_env()))
 
 
 @main.command()
@@ -105,7 +105,7 @@ def demo(ctx: click.Context, days: int) -> None:
     ctx.invoke(kpis)
     query = "select * from finance.debtor_exposure"
     click.echo(
-        f"\nQuery it:  uv run duckdb {settings.catalog_path} -c '{query}'"
+        f"\nQuery it:  uv run duckdb {settings.catalog_url} -c '{query}'"
         "\nOpen the UI (asset graph, sensors on):  make dev  ->  http://127.0.0.1:3000"
     )
 

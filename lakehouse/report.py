@@ -1,8 +1,8 @@
 """A plain-text KPI summary read from the DuckDB catalog, as any BI client would."""
 
-from pathlib import Path
-
-import duckdb
+from lakehouse.settings import Settings
+from lakehouse.storage.catalog import open_catalog
+from lakehouse.storage.store import Store
 
 QUERIES = {
     "Funded volume, last 7 days": """
@@ -24,8 +24,8 @@ QUERIES = {
 }
 
 
-def kpi_summary(catalog: Path) -> str:
-    with duckdb.connect(str(catalog), read_only=True) as con:
+def kpi_summary(settings: Settings) -> str:
+    with open_catalog(settings.catalog_url, [Store(settings.warehouse_url)]) as con:
         sections = []
         for title, sql in QUERIES.items():
             frame = con.execute(sql).fetch_df()

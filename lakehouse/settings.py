@@ -53,7 +53,7 @@ class Settings:
     warehouse_url: str
     landing_url: str
     platform_db_url: str
-    catalog_path: Path
+    catalog_url: str
 
     @classmethod
     def from_env(cls, env: os._Environ[str] | dict[str, str] = os.environ) -> "Settings":
@@ -77,5 +77,6 @@ class Settings:
             landing_url=url("landing"),
             platform_db_url=env.get("LAKEHOUSE_PLATFORM_DB_URL")
             or f"sqlite:///{home / 'platform.sqlite'}",
-            catalog_path=Path(env.get("LAKEHOUSE_CATALOG_PATH") or home / "warehouse.duckdb"),
+            # The catalog sits beside the warehouse it describes: <warehouse>.duckdb
+            catalog_url=env.get("LAKEHOUSE_CATALOG_URL") or f"{url('warehouse')}.duckdb",
         )

@@ -3,7 +3,6 @@
 import os
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 
 from lakehouse.settings import Settings
 from lakehouse.sources.platform.resource import PlatformDB
@@ -25,6 +24,6 @@ def resources() -> dg.Definitions:
             **({"replica": ObjectStore(url=settings.replica_url)} if settings.replica_url else {}),
             "warehouse": ObjectStore(url=settings.warehouse_url),
             "io_manager": ParquetIOManager(base_url=settings.warehouse_url),
-            "catalog": DuckDBResource(database=str(settings.catalog_path)),
+            "catalog": ObjectStore(url=settings.catalog_url),
         }
     )

@@ -1,12 +1,10 @@
 """Policy: every warehouse projection is catalogued in the DuckDB catalog."""
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 
-from lakehouse.storage.catalog import View, write_catalog
+from lakehouse.storage.catalog import View, publish_catalog
 from lakehouse.storage.resources import ObjectStore, asset_key_to_store_key
 
 CATALOG_KEY = dg.AssetKey(["catalog", "warehouse"])
@@ -30,7 +28,7 @@ def catalog_asset(projections: Sequence[dg.AssetSpec]) -> dg.AssetsDefinition:
         pool="catalog",  # one writer at a time
     )
     def _catalog(
-        context: dg.AssetExecutionContext, warehouse: ObjectStore, catalog: DuckDBResource
+        context: dg.AssetExecutionContext, warehouse: ObjectStore, catalog: ObjectStore
     ) -> dg.MaterializeResult:
         store, views = warehouse.store, []
         for key, spec in by_key.items():
@@ -38,16 +36,14 @@ def catalog_asset(projections: Sequence[dg.AssetSpec]) -> dg.AssetsDefinition:
             partitioned = spec.partitions_def is not None
             if not (store.exists(relative) if partitioned else store.exists(f"{relative}.parquet")):
                 continue  # not materialised yet
-            source = store.path(
-                f"{relative}/**/*.parquet" if partitioned else f"{relative}.parquet"
-            )
+            source = store.uri(f"{relative}/**/*.parquet" if partitioned else f"{relative}.parquet")
             *schema, name = key.path[1:]
             views.append(View("_".join(schema) or "main", name, source, spec.description))
-        write_catalog(Path(catalog.database), views)
-        context.log.info(f"catalogued {len(views)} views in {catalog.database}")
+        publish_catalog(catalog.url, views, [store])
+        context.log.info(f"catalogued {len(views)} views in {catalog.url}")
         return dg.MaterializeResult(
             metadata={
-                "path": dg.MetadataValue.path(catalog.database),
+                "path": dg.MetadataValue.path(catalog.url),
                 "views": [f"{v.schema}.{v.name}" for v in views],
             }
         )

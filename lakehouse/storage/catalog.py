@@ -1,18 +1,22 @@
 """The warehouse catalog: a DuckDB file with one view per warehouse projection.
 
-Any DuckDB or BI client opens ``warehouse.duckdb`` and sees tables (``finance.debtor_exposure``),
-not paths. The file is rebuilt beside the old one and renamed into place, so readers never
-block the writer and never see a half-built catalog. It is written in an older storage format
-so that clients bundling an older DuckDB (BI tools, the `duckdb` CLI) can open it too.
+Any DuckDB or BI client opens the catalog and sees tables (``finance.debtor_exposure``), not
+paths. It is built in a temporary file and published to its URL atomically (renamed into
+place locally, uploaded whole to object storage), so readers never block the writer and never
+see a half-built catalog. It is written in an older storage format so that clients bundling
+an older DuckDB (BI tools, the `duckdb` CLI) can open it too.
 """
 
-import os
-import uuid
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+
+from lakehouse.storage.duck import connect, sql_string
+from lakehouse.storage.store import Store
 
 STORAGE_VERSION = "v1.0.0"
 
@@ -21,29 +25,49 @@ STORAGE_VERSION = "v1.0.0"
 class View:
     schema: str
     name: str
-    source: str  # a Parquet file, or a glob over a partitioned projection's files
+    source: str  # URL of a Parquet file, or a glob over a partitioned projection's files
     description: str | None = None
 
 
-def _quote(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
+def _split(url: str) -> tuple[Store, str]:
+    parent, _, name = url.rstrip("/").rpartition("/")
+    return Store(parent), name
 
 
-def write_catalog(path: Path, views: Sequence[View]) -> None:
-    """Write a catalog of ``views`` at ``path``, replacing any previous one atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with duckdb.connect() as con:
-            con.execute(f"ATTACH {_quote(str(tmp))} AS cat (STORAGE_VERSION '{STORAGE_VERSION}')")
+def publish_catalog(url: str, views: Sequence[View], sources: Iterable[Store]) -> None:
+    """Build a catalog of ``views`` over files in ``sources`` and replace the one at ``url``
+    with it, atomically."""
+    store, name = _split(url)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / name
+        with connect(sources) as con:
+            con.execute(
+                f"ATTACH {sql_string(str(path))} AS cat (STORAGE_VERSION '{STORAGE_VERSION}')"
+            )
             for view in views:
-                name = f'cat."{view.schema}"."{view.name}"'
+                qualified = f'cat."{view.schema}"."{view.name}"'
                 con.execute(f'CREATE SCHEMA IF NOT EXISTS cat."{view.schema}"')
                 con.execute(
-                    f"CREATE VIEW {name} AS SELECT * FROM read_parquet({_quote(view.source)})"
+                    f"CREATE VIEW {qualified} AS "
+                    f"SELECT * FROM read_parquet({sql_string(view.source)})"
                 )
                 if view.description:
-                    con.execute(f"COMMENT ON VIEW {name} IS {_quote(view.description.strip())}")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+                    con.execute(
+                        f"COMMENT ON VIEW {qualified} IS {sql_string(view.description.strip())}"
+                    )
+        with path.open("rb") as src, store.atomic_open(name) as dst:
+            dst.write(src.read())
+
+
+@contextmanager
+def open_catalog(url: str, stores: Iterable[Store]) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The catalog at ``url``, read-only, able to read the projections in ``stores``."""
+    store, name = _split(url)
+    with tempfile.TemporaryDirectory() as tmp:
+        if store.is_local:
+            path = store.path(name)
+        else:  # a local copy of a small file: no DuckDB extension needed
+            path = str(Path(tmp) / name)
+            Path(path).write_bytes(store.read_bytes(name))
+        with connect([store, *stores], database=path, read_only=True) as con:
+            yield con

@@ -229,7 +229,8 @@ class _AtomicWriter:
                 self._file.close()
                 self._store.fs.rm_file(self._write_path)
             else:
-                self._file.discard()  # an unfinished upload is never committed
+                self._file.discard()  # abort the multipart upload, where there is one
+                self._file.closed = True  # and never commit it on garbage collection
             return
         self._file.close()
         if self._write_path != self._target:

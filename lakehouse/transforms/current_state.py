@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import duckdb
 import pyarrow as pa
 
+from lakehouse.storage.duck import sql_string
 from lakehouse.storage.parquet import read_parquet
 from lakehouse.storage.store import Store
 
@@ -77,7 +78,7 @@ def merge(previous: pa.Table | None, batches: dict[str, pa.Table], schema: pa.Sc
         ([("", previous)] if previous is not None else []) + list(batches.items())
     ):
         con.register(f"part_{i}", table.select(schema.names).cast(schema))
-        parts.append(f"SELECT *, {_sql_string(key)} AS _batch FROM part_{i}")
+        parts.append(f"SELECT *, {sql_string(key)} AS _batch FROM part_{i}")
     if not parts:
         return Merged(schema.empty_table(), None)
     con.execute(f"CREATE TEMP VIEW versions AS {' UNION ALL '.join(parts)}")
@@ -94,7 +95,3 @@ def state_cursor(state: pa.Table | None) -> str | None:
     if state is None or not state.schema.metadata or CURSOR_KEY not in state.schema.metadata:
         return None
     return state.schema.metadata[CURSOR_KEY].decode()
-
-
-def _sql_string(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"

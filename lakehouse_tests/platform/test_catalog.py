@@ -16,7 +16,7 @@ def test_catalog_has_a_view_per_projection_with_the_projection_rows(settings, de
     result = defs.resolve_implicit_global_asset_job_def().execute_in_process(instance=instance)
     assert result.success
     projections = [s.key for s in defs.resolve_all_asset_specs() if s.key.path[0] == "warehouse"]
-    with duckdb.connect(str(settings.catalog_path), read_only=True) as con:
+    with duckdb.connect(settings.catalog_url, read_only=True) as con:
         views = {
             (schema, name): comment
             for schema, name, comment in con.execute(
@@ -38,7 +38,7 @@ def test_catalog_has_a_view_per_projection_with_the_projection_rows(settings, de
             str(cli),
             "-csv",
             "-noheader",
-            str(settings.catalog_path),
+            settings.catalog_url,
             "-c",
             "SELECT count(*) FROM origination.applications_daily",
         ],

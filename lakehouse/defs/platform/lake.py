@@ -39,7 +39,11 @@ def lake_asset(table: str) -> dg.AssetsDefinition:
             metadata={
                 "rows": sum(b.rows for b in batches),
                 "batches": [store.uri(b.key) for b in batches],
-                "high_watermark": batches[-1].watermark.encode() if batches else "unchanged",
+                "high_watermark": (
+                    batches[-1].watermark.encode()
+                    if batches and batches[-1].watermark
+                    else "unchanged"
+                ),
             }
         )
 

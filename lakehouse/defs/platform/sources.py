@@ -44,11 +44,8 @@ def platform_watermarks(
     except PlatformDBError as exc:
         return dg.SkipReason(str(exc))
     seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
-    moved = {
-        table: mark.encode()
-        for table, mark in marks.items()
-        if mark is not None and mark.encode() != seen.get(table)
-    }
+    current = {table: mark.encode() if mark else "empty" for table, mark in marks.items()}
+    moved = {table: mark for table, mark in current.items() if mark != seen.get(table)}
     if not moved:
         return dg.SkipReason("no platform table changed")
     run_key = hashlib.sha256(json.dumps(moved, sort_keys=True).encode()).hexdigest()[:16]

@@ -107,21 +107,29 @@ def lake_watermark(lake: Store, prefix: str) -> Watermark | None:
         return None
     with lake.open(newest) as f:
         metadata = pq.read_schema(f).metadata or {}
-    return Watermark.decode(metadata[WATERMARK_KEY].decode())
+    mark = metadata.get(WATERMARK_KEY)  # absent from the empty batch of an empty table
+    return Watermark.decode(mark.decode()) if mark else None
 
 
 @dataclass(frozen=True)
 class Batch:
     key: str
     rows: int
-    watermark: Watermark
+    watermark: Watermark | None
 
 
 def extract_table(
     conn: sa.Connection, table: str, lake: Store, prefix: str, chunk_rows: int = CHUNK_ROWS
 ) -> list[Batch]:
-    """Write the rows of ``table`` changed since the lake's watermark as new batches."""
+    """Write the rows of ``table`` changed since the lake's watermark as new batches.
+
+    A table first seen empty gets one empty batch: its schema is in the lake, and the
+    projections downstream exist (empty) rather than waiting for a first row.
+    """
     batches = []
+    if lake.last(prefix) is None and not conn.execute(sa.select(TABLES[table]).limit(1)).first():
+        key = write_parquet(lake, new_batch_key(prefix), arrow_schema(table).empty_table())
+        return [Batch(key, 0, None)]
     for chunk in changes(conn, table, lake_watermark(lake, prefix), chunk_rows):
         last = chunk.slice(chunk.num_rows - 1).to_pylist()[0]
         mark = Watermark(last["updated_at"], last["id"])
