@@ -40,6 +40,45 @@ def simulate_platform(days: int, seed: int) -> None:
 
 
 @main.command()
+def doctor() -> None:
+    """Check that every configured store and the platform database can be used."""
+    _check_stores(Settings.from_env())
+    click.echo("doctor: every store is reachable")
+
+
+def _check_stores(settings: Settings) -> None:
+    from lakehouse.storage.store import Store, StoreUnavailable
+
+    try:
+        for name, url in settings.store_urls().items():
+            Store(url).verify(name)
+            click.echo(f"  {name:<10} {url}")
+        Store(settings.catalog_url.rsplit("/", 1)[0]).verify("catalog")
+    except StoreUnavailable as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@main.command()
+@click.option("--dry-run", is_flag=True, help="Report the drift, change nothing.")
+def reconcile(dry_run: bool) -> None:
+    """Compare the lake with its replica by checksum and repair the drift (never deletes)."""
+    from lakehouse.storage.replication import reconcile as run
+    from lakehouse.storage.store import Store
+
+    settings = Settings.from_env()
+    if not settings.replica_url:
+        raise click.ClickException("no replica configured: set LAKEHOUSE_REPLICA_URL")
+    _check_stores(settings)
+    drift = run(Store(settings.lake_url), Store(settings.replica_url), repair=not dry_run)
+    for kind in ("missing", "different", "extra"):
+        for key in getattr(drift, kind):
+            click.echo(f"  {kind:<9} {key}")
+    click.echo(f"reconcile {settings.lake_url} -> {settings.replica_url}: {drift.summary()}")
+    if dry_run and not drift.in_sync:
+        sys.exit(1)
+
+
+@main.command()
 @click.option("--max-rounds", default=20, show_default=True)
 def tick(max_rounds: int) -> None:
     """Evaluate every sensor once and run what they request, until nothing more is requested."""

@@ -55,6 +55,16 @@ class Settings:
     platform_db_url: str
     catalog_url: str
 
+    def store_urls(self) -> dict[str, str]:
+        """The object stores in use, by name (``lake``, ``replica``, ...)."""
+        urls = {
+            "lake": self.lake_url,
+            "replica": self.replica_url,
+            "warehouse": self.warehouse_url,
+            "landing": self.landing_url,
+        }
+        return {name: url for name, url in urls.items() if url}
+
     @classmethod
     def from_env(cls, env: os._Environ[str] | dict[str, str] = os.environ) -> "Settings":
         profile = env.get("LAKEHOUSE_PROFILE", "local")

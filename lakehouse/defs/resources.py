@@ -6,7 +6,7 @@ import dagster as dg
 
 from lakehouse.settings import Settings
 from lakehouse.sources.platform.resource import PlatformDB
-from lakehouse.storage.resources import ObjectStore, ParquetIOManager
+from lakehouse.storage.resources import CatalogFile, ObjectStore, ParquetIOManager
 
 
 @dg.definitions
@@ -20,10 +20,10 @@ def resources() -> dg.Definitions:
     return dg.Definitions(
         resources={
             "platform_db": PlatformDB(url=platform_db_url),
-            "lake": ObjectStore(url=settings.lake_url),
-            **({"replica": ObjectStore(url=settings.replica_url)} if settings.replica_url else {}),
-            "warehouse": ObjectStore(url=settings.warehouse_url),
+            **{
+                name: ObjectStore(url=url, name=name) for name, url in settings.store_urls().items()
+            },
             "io_manager": ParquetIOManager(base_url=settings.warehouse_url),
-            "catalog": ObjectStore(url=settings.catalog_url),
+            "catalog": CatalogFile(url=settings.catalog_url),
         }
     )

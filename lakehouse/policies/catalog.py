@@ -5,7 +5,7 @@ from collections.abc import Sequence
 import dagster as dg
 
 from lakehouse.storage.catalog import View, publish_catalog
-from lakehouse.storage.resources import ObjectStore, asset_key_to_store_key
+from lakehouse.storage.resources import CatalogFile, ObjectStore, asset_key_to_store_key
 
 CATALOG_KEY = dg.AssetKey(["catalog", "warehouse"])
 
@@ -28,7 +28,7 @@ def catalog_asset(projections: Sequence[dg.AssetSpec]) -> dg.AssetsDefinition:
         pool="catalog",  # one writer at a time
     )
     def _catalog(
-        context: dg.AssetExecutionContext, warehouse: ObjectStore, catalog: ObjectStore
+        context: dg.AssetExecutionContext, warehouse: ObjectStore, catalog: CatalogFile
     ) -> dg.MaterializeResult:
         store, views = warehouse.store, []
         for key, spec in by_key.items():

@@ -9,6 +9,7 @@ atomically. :func:`reconcile` compares whole listings by checksum, like ``rclone
 """
 
 import hashlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from lakehouse.storage.quarantine import QUARANTINE_PREFIX
@@ -42,9 +43,28 @@ def copy_object(src: Store, dst: Store, key: str) -> Copied:
     return Copied(key, size, digest.hexdigest())
 
 
-def replicate_new(src: Store, dst: Store, prefix: str) -> list[Copied]:
-    """Copy every key under ``prefix`` newer than the newest one ``dst`` has, in order."""
-    return [copy_object(src, dst, key) for key in src.keys(prefix, after=dst.last(prefix))]
+def replicate_new(src: Store, dst: Store, prefix: str, workers: int = 8) -> list[Copied]:
+    """Copy every key under ``prefix`` newer than the newest one ``dst`` has.
+
+    Copies run ``workers`` at a time. If one fails, the copies of later keys made alongside it
+    are removed again before the error is raised, so ``dst`` always holds an unbroken prefix
+    of the lake's key sequence and the retry resumes at the first missing key.
+    """
+    keys = src.keys(prefix, after=dst.last(prefix))
+    copied: list[Copied] = []
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for start in range(0, len(keys), workers):
+            window = keys[start : start + workers]
+            futures = [pool.submit(copy_object, src, dst, key) for key in window]
+            results = [f.exception() or f.result() for f in futures]
+            failed = next((i for i, r in enumerate(results) if isinstance(r, Exception)), None)
+            if failed is not None:
+                for later in results[failed + 1 :]:
+                    if isinstance(later, Copied):
+                        dst.delete(later.key)
+                raise results[failed]
+            copied.extend(results)
+    return copied
 
 
 @dataclass

@@ -10,13 +10,30 @@ from lakehouse.storage.store import Store
 
 
 class ObjectStore(dg.ConfigurableResource):
-    """A store (lake, replica, landing or warehouse) addressed by URL: a path, s3:// or az://."""
+    """A store (lake, replica, landing or warehouse) addressed by URL: a path, s3:// or az://.
+
+    It is checked when a run or sensor starts, so a missing bucket or bad credentials is one
+    clear error naming the store, not a failure deep in a step.
+    """
 
     url: str = Field(description="Root URL of the store, e.g. /data/lake, s3://b/raw, az://c/raw")
+    name: str = Field(default="store", description="What the store is for: lake, replica, ...")
 
     @property
     def store(self) -> Store:
         return Store(self.url)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        self.store.verify(self.name)
+
+
+class CatalogFile(dg.ConfigurableResource):
+    """The DuckDB catalog file, by URL (local path, s3:// or az://)."""
+
+    url: str = Field(description="URL of the catalog file, e.g. /data/warehouse.duckdb")
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        Store(self.url.rsplit("/", 1)[0]).verify("catalog")
 
 
 def asset_key_to_store_key(asset_key: dg.AssetKey) -> str:

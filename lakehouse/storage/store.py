@@ -20,6 +20,17 @@ from fsspec.implementations.local import LocalFileSystem
 _CHUNK = 8 * 1024 * 1024
 
 
+class StoreUnavailable(RuntimeError):
+    """A store cannot be used: missing bucket or container, bad credentials, no endpoint."""
+
+
+_ACCESS_DENIED = ("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "Authoriz")
+_CREDENTIALS = {
+    "s3": "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (and AWS_ENDPOINT_URL off AWS)",
+    "az": "AZURE_STORAGE_CONNECTION_STRING",
+}
+
+
 class UnsafeKeyError(ValueError):
     """A key that could escape the store's root or is not a plain relative path."""
 
@@ -71,6 +82,34 @@ class Store:
     def is_local(self) -> bool:
         return isinstance(self.fs, LocalFileSystem)
 
+    def verify(self, name: str = "store") -> None:
+        """Fail fast, with one line naming the store and what to set, if it can't be used.
+
+        A local store's folder is created; a bucket or container must exist already.
+        """
+        setting = f"LAKEHOUSE_{name.upper()}_URL"
+        if self.is_local:
+            self.fs.makedirs(self.root, exist_ok=True)
+            return
+        scheme = self.url.split("://", 1)[0]
+        container = self.root.split("/", 1)[0]
+        try:
+            self.fs.ls(container, refresh=True)
+        except FileNotFoundError:
+            problem = (
+                f"bucket or container {container!r} does not exist: create it or set {setting}"
+            )
+        except Exception as exc:  # every backend raises its own types
+            text = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            if isinstance(exc, PermissionError) or any(m in text for m in _ACCESS_DENIED):
+                hint = _CREDENTIALS.get(scheme, "the credentials")
+                problem = f"access denied ({text}); check {hint}"
+            else:
+                problem = f"cannot reach it ({text}); check the endpoint and network"
+        else:
+            return
+        raise StoreUnavailable(f"{name} store {self.url}: {problem}")
+
     def path(self, key: str) -> str:
         """The backend path of ``key`` (what fsspec and DuckDB's registered filesystem take)."""
         return f"{self.root}/{safe_key(key)}"
@@ -121,6 +160,8 @@ class Store:
         return _AtomicWriter(self, safe_key(key))
 
     def move(self, key: str, dest_key: str) -> None:
+        if self.is_local:
+            self.fs.makedirs(posixpath.dirname(self.path(dest_key)), exist_ok=True)
         self.fs.mv(self.path(key), self.path(dest_key))
 
     def delete(self, key: str) -> None:
