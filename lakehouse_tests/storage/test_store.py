@@ -99,3 +99,10 @@ def test_quarantine_moves_the_file_and_records_why(store):
     note = json.loads(store.read_bytes(f"{target}.reason.json"))
     assert note["reason"] == "not parquet" and note["run_id"] == "r1"
     assert note["source"].endswith("t/dt=2026-01-01/x.parquet")
+
+
+def test_spaces_and_unicode_are_ordinary_keys_inside_the_root(store):
+    key = "t/dt=2026-01-01/Zürich invoices €.parquet"
+    store.write_bytes(key, b"data")
+    assert store.keys("t") == [key] and store.read_bytes(key) == b"data"
+    assert store.path(key).startswith(store.root + "/")
