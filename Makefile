@@ -35,8 +35,8 @@ fmt: install
 	$(UV) run ruff format .
 	$(UV) run ruff check --fix .
 
-bench: install  ## benchmarks; ends with one `name: value` line per figure
-	$(UV) run python -m bench
+bench: install  ## benchmarks (BENCH_SCALE=0.1, BENCH_ARGS="--only sensor"); ends with one `name: value` line per figure
+	$(UV) run python -m bench $(BENCH_ARGS)
 
 .PHONY: emulators emulators-down
 emulators: install  ## moto (S3/SQS/Glue) + Azurite (Blob/Queue) on loopback, in the background

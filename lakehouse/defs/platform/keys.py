@@ -26,4 +26,3 @@ def lake_prefix(table: str) -> str:
 
 
 LAKE_KEYS = [lake_key(t) for t in TABLES]
-STATE_KEYS = [state_key(t) for t in TABLES]
