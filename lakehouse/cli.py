@@ -150,6 +150,38 @@ def demo(ctx: click.Context, days: int) -> None:
     click.echo("Open the UI (asset graph, sensors on):  make dev  ->  http://127.0.0.1:3000")
 
 
+@main.group()
+def emulators() -> None:
+    """moto (S3/SQS/Glue) and Azurite (Blob/Queue) on loopback, in the background."""
+
+
+@emulators.command("up")
+def emulators_up() -> None:
+    """Start the emulators, create the profiles' buckets/containers, write emulators.env."""
+    from lakehouse.emulators import EmulatorError, env_file, start
+
+    home = Settings.from_env().home
+    try:
+        emu = start(home)
+    except EmulatorError as exc:
+        raise click.ClickException(str(exc)) from exc
+    state = "already running" if emu.already_running else "started"
+    click.echo(f"emulators {state} (pids {', '.join(map(str, emu.pids.values()))}):")
+    click.echo(f"  S3/SQS/Glue (moto)  {emu.s3_endpoint}")
+    click.echo(f"  Blob (Azurite)      {emu.blob_endpoint}")
+    click.echo(f"  Queue (Azurite)     {emu.queue_endpoint}")
+    click.echo(f"env (profile multicloud): source {env_file(home)}")
+
+
+@emulators.command("down")
+def emulators_down() -> None:
+    """Stop the emulators and remove emulators.env (moto's data is lost; Azurite's is kept)."""
+    from lakehouse.emulators import stop
+
+    stopped = stop(Settings.from_env().home)
+    click.echo(f"emulators stopped: {', '.join(stopped)}" if stopped else "emulators not running")
+
+
 @main.command(context_settings={"ignore_unknown_options": True})
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def dev(args: tuple[str, ...]) -> None:
