@@ -29,7 +29,7 @@ from lakehouse_tests.platform.helpers import db_rows
 TABLE = "applications"
 KPI = "applications_daily"
 SENSORS = {"platform_watermarks", "platform_lake_files", "automation"}
-PHASE_TIMEOUT = 180  # seconds; the sensors tick every 15-30 s
+PHASE_TIMEOUT = 420  # seconds; the sensors tick every 15-30 s, runs queue behind each other
 POLL = 1.0
 SENSOR_TAG, SCHEDULE_TAG = "dagster/sensor_name", "dagster/schedule_name"
 UNFINISHED = [
@@ -231,7 +231,7 @@ def _sensor_of_latest(instance: dg.DagsterInstance, key: dg.AssetKey) -> str | N
     return run.tags.get(SENSOR_TAG) if run else None
 
 
-@pytest.mark.timeout(600, method="signal")  # so the teardown runs on timeout
+@pytest.mark.timeout(1200, method="signal")  # so the teardown runs on timeout
 def test_dagster_dev_daemon_carries_platform_activity_to_the_warehouse(settings, tmp_path):
     warehouse, log = Store(settings.warehouse_url), tmp_path / "dagster-dev.log"
     simulate(settings.platform_db_url, days=3, seed=1)
