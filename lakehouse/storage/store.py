@@ -62,7 +62,12 @@ class Store:
 
     @cached_property
     def _fs_and_root(self) -> tuple[fsspec.AbstractFileSystem, str]:
-        fs, root = fsspec.core.url_to_fs(self.url, **self._storage_options)
+        options = dict(self._storage_options)
+        if "://" in self.url and not self.url.startswith("file://"):
+            # Object stores change under us (other writers, other processes): a cached
+            # listing would hide new files from a long-running sensor.
+            options.setdefault("use_listings_cache", False)
+        fs, root = fsspec.core.url_to_fs(self.url, **options)
         return fs, root.rstrip("/")
 
     @property

@@ -106,3 +106,15 @@ def test_spaces_and_unicode_are_ordinary_keys_inside_the_root(store):
     store.write_bytes(key, b"data")
     assert store.keys("t") == [key] and store.read_bytes(key) == b"data"
     assert store.path(key).startswith(store.root + "/")
+
+
+def test_a_long_lived_store_sees_files_written_by_another_client(store):
+    """A sensor's Store lives as long as the daemon: new files must show up at the next tick."""
+    keys = _fill(store, days=1, per_day=2)
+    assert store.keys("t", after=keys[0]) == keys[1:] and store.last("t") == keys[-1]
+    # Another process writes: a separate client, sharing no cache with this one.
+    other = type(store.fs)(skip_instance_cache=True, **store.fs.storage_options)
+    late = "t/dt=2026-01-01/2026-01-01T9999.parquet"
+    other.pipe_file(store.path(late), b"late")
+    assert store.keys("t", after=keys[-1]) == [late]
+    assert store.last("t") == late
