@@ -39,6 +39,110 @@ def simulate_platform(days: int, seed: int) -> None:
         click.echo(f"  {key}: {value}")
 
 
+@simulate.command("marketing")
+@click.option("--seed", default=7, show_default=True)
+@click.option("--serve", is_flag=True, help="Then serve it as the Salesforce and GA4 APIs.")
+@click.option("--port", default=8765, show_default=True, help="Port to serve on (loopback).")
+def simulate_marketing(seed: int, serve: bool, port: int) -> None:
+    """Generate Salesforce and Google Analytics data consistent with the platform database
+    (its sellers and dates); with --serve, serve it on loopback until Ctrl-C."""
+    import time
+
+    from lakehouse.sources.fake_apis import FakeAPIs
+    from lakehouse.sources.fake_apis import simulate_marketing as run
+    from lakehouse.sources.platform.db import PlatformDBError
+
+    settings = Settings.from_env()
+    try:
+        sim = run(settings.platform_db_url, seed=seed)
+    except PlatformDBError as exc:
+        raise click.ClickException(str(exc)) from exc
+    path = sim.data.save(settings.home / "marketing_apis")
+    leads = len(sim.data.salesforce["Lead"])
+    click.echo(f"marketing APIs data {path} (from the {sim.source}):")
+    for sobject, records in sim.data.salesforce.items():
+        click.echo(f"  salesforce {sobject}: {len(records)} records")
+    click.echo(f"  leads matching a platform company: {sim.leads_matching_platform} of {leads}")
+    click.echo(
+        f"  google analytics: {len(sim.data.ga_facts)} daily facts, {sim.first_day}..{sim.last_day}"
+    )
+    if not serve:
+        return
+    try:
+        fake = FakeAPIs(data_dir=path.parent).start("127.0.0.1", port)
+    except OSError as exc:
+        raise click.ClickException(f"cannot serve on 127.0.0.1:{port} ({exc}); use --port") from exc
+    env_file = settings.home / "marketing_apis.env"
+    env_file.write_text("".join(f"export {k}={v}\n" for k, v in fake.env().items()))
+    click.echo(f"serving Salesforce and GA4 on {fake.url} (reloads {path.name} when it changes)")
+    click.echo(f"point the marketing assets at it:  source {env_file}   (Ctrl-C stops)")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        fake.stop()
+        env_file.unlink(missing_ok=True)
+
+
+@simulate.command("machine-logs")
+@click.option("--machines", default=10, show_default=True, help="Machines (5 types, dealt).")
+@click.option("--file-mb", default=50.0, show_default=True, help="Uncompressed MiB per file.")
+@click.option("--waves", default=1, show_default=True, help="2-hour waves (one file each).")
+@click.option("--landing", default=None, help="Folder or URL [default: <landing>/machines].")
+@click.option("--seed", default=7, show_default=True)
+@click.option("--start", default=None, help="First wave, YYYY-MM-DDTHH [default: recent].")
+@click.option("--bad-line-rate", default=2e-6, show_default=True)
+@click.option("--truncated-share", default=0.05, show_default=True)
+@click.option("--empty-files", default=0, show_default=True, help="Per wave.")
+@click.option("--unknown-files", default=0, show_default=True, help="Per wave.")
+def simulate_machine_logs(
+    machines: int,
+    file_mb: float,
+    waves: int,
+    landing: str | None,
+    seed: int,
+    start: str | None,
+    bad_line_rate: float,
+    truncated_share: float,
+    empty_files: int,
+    unknown_files: int,
+) -> None:
+    """Write machine log files (docs/machine-log-formats.md) into the landing folder."""
+    import time
+    from datetime import UTC, datetime
+
+    from lakehouse.sources.machines.generate import Quirks, generate
+    from lakehouse.sources.machines.landing import LANDING_PREFIX
+    from lakehouse.storage.store import Store
+
+    if landing:
+        store, prefix = Store(landing), ""
+    else:
+        store, prefix = Store(Settings.from_env().landing_url), LANDING_PREFIX
+    first = datetime.strptime(start, "%Y-%m-%dT%H").replace(tzinfo=UTC) if start else None
+    began = time.monotonic()
+    out = generate(
+        store,
+        prefix,
+        machines=machines,
+        file_mb=file_mb,
+        waves=waves,
+        seed=seed,
+        start=first,
+        quirks=Quirks(truncated_share, bad_line_rate, empty_files, unknown_files),
+    )
+    took = time.monotonic() - began
+    mib = out.bytes_uncompressed / 2**20
+    click.echo(
+        f"machine logs: {len(out.files)} file(s) in {store.uri(prefix) if prefix else store.url}"
+        f": {mib:.0f} MiB ({out.bytes_on_disk / 2**20:.0f} MiB on disk), {out.lines} lines, "
+        f"{out.bad_lines} bad, {out.truncated_files} truncated; {took:.1f}s "
+        f"({mib / max(took, 1e-9):.0f} MiB/s)"
+    )
+
+
 @main.command()
 def doctor() -> None:
     """Check that every configured store and the platform database can be used."""
@@ -105,13 +209,14 @@ def _tick(max_rounds: int) -> int:
 
 @main.command()
 def materialize() -> None:
-    """Materialise every asset once, in-process, on the configured profile."""
-    from lakehouse.definitions import defs
+    """Materialise every unpartitioned asset once, in-process, on the configured profile
+    (partitioned ones, like machine-log waves, run per partition from their sensors)."""
+    from lakehouse.definitions import defs, unpartitioned_assets
     from lakehouse.instance import get_instance
 
     instance = get_instance(Settings.from_env())
     result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
-        instance=instance, raise_on_error=False
+        instance=instance, asset_selection=unpartitioned_assets(defs), raise_on_error=False
     )
     click.echo(f"materialize: run {result.run_id} {'succeeded' if result.success else 'FAILED'}")
     if not result.success:
@@ -148,6 +253,32 @@ def demo(ctx: click.Context, days: int) -> None:
     else:
         click.echo(f"\nQuery it:  uv run duckdb {settings.catalog_url} -c '{query}'")
     click.echo("Open the UI (asset graph, sensors on):  make dev  ->  http://127.0.0.1:3000")
+
+
+@main.command("new-team")
+@click.argument("name")
+@click.option("--owner", "owners", multiple=True, help="team:<name> or e-mail (repeatable).")
+@click.option(
+    "--root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=WORKSPACE.parent,
+    show_default="this checkout",
+    help="Project root to write into.",
+)
+def new_team(name: str, owners: tuple[str, ...], root: Path) -> None:
+    """Scaffold team NAME's module lakehouse/defs/teams/NAME/ and its test (docs/teams.md)."""
+    from lakehouse.team_scaffold import ScaffoldError, scaffold
+
+    try:
+        created = scaffold(name, root, owners)
+    except ScaffoldError as exc:
+        raise click.ClickException(str(exc)) from exc
+    for path in created:
+        click.echo(f"  created {path.relative_to(root)}")
+    click.echo(
+        f"team {name}: test it with `uv run pytest lakehouse_tests/teams/test_{name}.py`; "
+        "reload the code location (or restart `make dev`) to see it in the asset graph"
+    )
 
 
 @main.group()

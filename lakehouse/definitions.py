@@ -39,4 +39,10 @@ def build_definitions() -> dg.Definitions:
     )
 
 
+def unpartitioned_assets(defs: dg.Definitions) -> list[dg.AssetKey]:
+    """Every materialisable asset that is not partitioned: what one run can build at once."""
+    graph = defs.resolve_asset_graph()
+    return [k for k in graph.materializable_asset_keys if graph.get(k).partitions_def is None]
+
+
 defs = build_definitions()

@@ -6,6 +6,7 @@ metadata, so state and cursor are written together, atomically). A batch that is
 or breaks the table's schema is reported, never merged.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import duckdb
@@ -18,15 +19,25 @@ from lakehouse.storage.store import Store
 CURSOR_KEY = b"lakehouse.lake_cursor"
 
 
-def current_state_sql(source: str, key: str = "id") -> str:
+def current_state_sql(
+    source: str, key: str | Sequence[str] = "id", version: str | None = "updated_at"
+) -> str:
     """SQL selecting the latest version of each ``key`` from ``source``, a relation of versions.
 
-    Latest means the greatest ``updated_at``, ties broken by the greatest ``_batch`` (a required
-    string column). The result has every column of ``source`` except ``_batch``.
+    Latest means the greatest ``version`` column, ties broken by the greatest ``_batch`` (a
+    required string column). With ``version=None`` a batch replaces a key wholesale: every row
+    of the newest batch holding the key is kept (e.g. key = a report's date: the day's rows as
+    last pulled). The result has every column of ``source`` except ``_batch``.
     """
+    partition = key if isinstance(key, str) else ", ".join(key)
+    if version is None:
+        return (
+            f"SELECT * EXCLUDE (_batch) FROM {source} "
+            f"QUALIFY _batch = max(_batch) OVER (PARTITION BY {partition})"
+        )
     return (
-        f"SELECT * EXCLUDE (_batch) FROM {source} "
-        f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY updated_at DESC, _batch DESC) = 1"
+        f"SELECT * EXCLUDE (_batch) FROM {source} QUALIFY row_number() OVER "
+        f"(PARTITION BY {partition} ORDER BY {version} DESC, _batch DESC) = 1"
     )
 
 
@@ -66,23 +77,32 @@ class Merged:
     cursor: str | None
 
 
-def merge(previous: pa.Table | None, batches: dict[str, pa.Table], schema: pa.Schema) -> Merged:
-    """Latest version per ``id`` over ``previous`` and ``batches`` (key -> table, in key order).
+def merge(
+    previous: pa.Table | None,
+    batches: dict[str, pa.Table],
+    schema: pa.Schema,
+    key: Sequence[str] = ("id",),
+    version: str | None = "updated_at",
+) -> Merged:
+    """Latest version per ``key`` over ``previous`` and ``batches`` (key -> table, in key order).
 
-    Versions are ordered by ``updated_at``; a tie goes to the later batch, and the previous
-    state counts as older than any batch.
+    Versions are ordered by ``version``; a tie goes to the later batch, and the previous
+    state counts as older than any batch. ``version=None``: the newest batch holding a key
+    replaces all its rows (see :func:`current_state_sql`).
     """
     con = duckdb.connect()
     parts = []
-    for i, (key, table) in enumerate(
+    for i, (batch_key, table) in enumerate(
         ([("", previous)] if previous is not None else []) + list(batches.items())
     ):
         con.register(f"part_{i}", table.select(schema.names).cast(schema))
-        parts.append(f"SELECT *, {sql_string(key)} AS _batch FROM part_{i}")
+        parts.append(f"SELECT *, {sql_string(batch_key)} AS _batch FROM part_{i}")
     if not parts:
         return Merged(schema.empty_table(), None)
     con.execute(f"CREATE TEMP VIEW versions AS {' UNION ALL '.join(parts)}")
-    state = con.sql(f"{current_state_sql('versions')} ORDER BY id").to_arrow_table()
+    order = ", ".join(key) if version else "ALL"
+    state = con.sql(f"{current_state_sql('versions', key, version)} ORDER BY {order}")
+    state = state.to_arrow_table()
     cursor = max(batches) if batches else state_cursor(previous)
     state = state.cast(schema)
     if cursor is not None:

@@ -1,0 +1,390 @@
+"""Machine logs at scale: the platform vs bare DuckDB vs pandas on the same generated files.
+
+Files are generated once (``MACHINES`` machines x ``WAVES`` waves x ``FILE_MB`` MiB
+uncompressed, x ``scale``: >= 2 GiB at scale 1, the five formats with their quirks) into a
+temporary LAKEHOUSE_HOME's landing folder. Each contender then runs in its own process (so its
+peak RSS is its own), reading the page-cached files:
+
+- (b) ``duckdb``: one bare DuckDB script, ``read_csv`` per machine type with explicit column
+  types and format options, rejected lines via ``store_rejects``, the same KPI SQL;
+- (c) ``pandas``: a straightforward script, ``pd.read_csv`` per file, ``to_datetime`` /
+  ``to_numeric``, ``groupby``;
+- (a) ``platform``: the whole Dagster path, as ``lakehouse tick`` runs it: the landing sensor
+  (the files were finished before: one tick), one run per wave (landing -> lake with SHA-256 ->
+  typed Parquet -> hourly KPIs), then the daily roll-up and the catalog by automation. The
+  code location is imported before the clock starts (a daemon has it loaded); the replication
+  sensor is stopped (copying to the replica is not part of this path).
+
+Figures (MB = MiB of uncompressed input): MB per CPU-second of each, ``platform_vs_duckdb`` =
+b's wall / a's wall, ``platform_vs_pandas`` = c's wall / a's wall, the platform's peak RSS, and
+the cores needed to process a 1.5 TB day in 10 minutes at the platform's MB per CPU-second.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+MACHINES = 20
+WAVES = 2
+FILE_MB = 53.0
+START = datetime(2026, 1, 5, 8, tzinfo=UTC)
+ROOT = Path(__file__).resolve().parents[1]
+DAY_BYTES = 1.5e12
+
+
+def _progress(message: str) -> None:
+    print(f"[machine_logs] {message}", file=sys.stderr, flush=True)
+
+
+def _usage() -> tuple[float, float]:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime, r.ru_maxrss / 1024
+
+
+# -- (b) bare DuckDB ---------------------------------------------------------------------------
+
+
+def _duckdb_sql(folder: str) -> str:
+    from lakehouse.sources.machines.formats import FORMATS
+
+    parts = []
+    for fmt in FORMATS.values():
+        types = {
+            "ts": {
+                "iso_z": "TIMESTAMPTZ",
+                "iso_naive": "TIMESTAMP",
+                "strptime": "TIMESTAMP",
+                "epoch_ms": "BIGINT",
+            }[fmt.ts_kind],
+            "machine_id": "VARCHAR",
+            "station_id": "VARCHAR",
+            "event": "VARCHAR",
+            "serial": "VARCHAR",
+            "step": "VARCHAR",
+            "attempt": "SMALLINT",
+            "result": "VARCHAR",
+            "value": "DOUBLE",
+            "unit": "VARCHAR",
+            "units": "INTEGER",
+            "cycle_s": "DOUBLE",
+            "alarm": "VARCHAR",
+        }
+        columns = "{" + ", ".join(f"'{c}': '{types[c]}'" for c in fmt.columns) + "}"
+        options = [
+            f"delim='{fmt.delimiter}'" if fmt.delimiter != "\t" else "delim='\\t'",
+            f"header={str(bool(fmt.header)).lower()}",
+            f"columns={columns}",
+            "quote=''",
+            "escape=''",
+            "ignore_errors=true",
+            "store_rejects=true",
+            f"rejects_table='rejects_{fmt.type}'",
+            f"rejects_scan='scans_{fmt.type}'",
+        ]
+        if fmt.decimal_comma:
+            options.append("decimal_separator=','")
+        if fmt.ts_kind == "strptime":
+            options.append(f"timestampformat='{fmt.ts_format}'")
+        ts = {
+            "iso_z": "ts",
+            "iso_naive": "timezone('UTC', ts)",
+            "strptime": "timezone('UTC', ts)",
+            "epoch_ms": "to_timestamp(ts / 1000)",
+        }[fmt.ts_kind]
+        event = " ".join(f"WHEN '{code}' THEN '{e}'" for e, code in fmt.events.items())
+        parts.append(
+            f"""SELECT '{fmt.type}' AS machine_type, machine_id, station_id, {ts} AS ts,
+                CASE event {event} END AS event, attempt,
+                CASE result WHEN '{fmt.results[0]}' THEN true
+                            WHEN '{fmt.results[1]}' THEN false END AS passed, units, cycle_s
+            FROM read_csv('{folder}/{fmt.prefix}-*', {", ".join(options)})"""
+        )
+    return "CREATE TEMP TABLE lines AS " + " UNION ALL ".join(parts)
+
+
+def _bench_duckdb(folder: str) -> dict:
+    import duckdb
+
+    from lakehouse.sources.machines.formats import FORMATS
+    from lakehouse.transforms.machine_logs import kpi_sql
+
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET threads = 2")
+    con.execute(_duckdb_sql(folder))
+    rejected = " UNION ALL ".join(
+        f"""SELECT '{f.type}' AS machine_type,
+                   regexp_extract(s.file_path, '([A-Z]+-[0-9]+)_', 1) AS machine_id,
+                   strptime(regexp_extract(s.file_path, '_([0-9]{{8}}T[0-9]{{2}})', 1),
+                            '%Y%m%dT%H')::TIMESTAMPTZ AS wave_start
+            FROM (SELECT DISTINCT scan_id, file_id, line FROM rejects_{f.type}) r
+            JOIN scans_{f.type} s USING (scan_id, file_id)"""
+        for f in FORMATS.values()
+    )
+    con.execute(f"CREATE TEMP TABLE rejected AS {rejected}")
+    return _totals(con.sql(kpi_sql("lines", "rejected", "hour")).to_arrow_table())
+
+
+# -- (c) pandas --------------------------------------------------------------------------------
+
+
+def _bench_pandas(folder: str) -> dict:
+    import pandas as pd
+
+    from lakehouse.sources.machines.formats import BY_PREFIX
+
+    frames, rejected = [], []
+    for path in sorted(Path(folder).iterdir()):
+        fmt = BY_PREFIX[path.name.split("-")[0]]
+        df = pd.read_csv(
+            path,
+            sep=fmt.delimiter,
+            header=None,
+            names=list(fmt.columns),
+            skiprows=1 if fmt.header else 0,
+            dtype=str,
+            keep_default_na=False,
+            encoding="utf-8-sig",
+            on_bad_lines="skip",
+            quoting=3,
+        )
+        with path.open("rb") as f:  # lines as written (for the rejected count)
+            raw = f.read()
+        if fmt.gzip:
+            import gzip
+
+            raw = gzip.decompress(raw)
+        lines = raw.count(b"\n") + (0 if raw.endswith(b"\n") else 1) - (1 if fmt.header else 0)
+        if fmt.ts_kind == "epoch_ms":
+            ts = pd.to_datetime(pd.to_numeric(df["ts"], errors="coerce"), unit="ms", utc=True)
+        elif fmt.ts_kind == "strptime":
+            ts = pd.to_datetime(df["ts"], format=fmt.ts_format, errors="coerce", utc=True)
+        else:
+            ts = pd.to_datetime(df["ts"], format="ISO8601", errors="coerce", utc=True)
+
+        def number(column, fmt=fmt, df=df):
+            values = df[column].str.replace(",", ".") if fmt.decimal_comma else df[column]
+            return pd.to_numeric(values.replace("", None), errors="coerce")
+
+        events = {code: e for e, code in fmt.events.items()}
+        out = pd.DataFrame(
+            {
+                "machine_type": fmt.type,
+                "machine_id": df["machine_id"],
+                "station_id": df["station_id"],
+                "hour": ts.dt.floor("h"),
+                "event": df["event"].map(events),
+                "attempt": number("attempt"),
+                "passed": df["result"].map({fmt.results[0]: True, fmt.results[1]: False}),
+                "units": number("units"),
+                "cycle_s": number("cycle_s"),
+            }
+        )
+        bad = (
+            df["alarm"].isna()  # too few fields
+            | out["hour"].isna()
+            | out["event"].isna()
+            | (df["attempt"].ne("") & out["attempt"].isna())
+            | (df["value"].ne("") & number("value").isna())
+        )
+        frames.append(out[~bad])
+        rejected.append(lines - int((~bad).sum()))
+    data = pd.concat(frames, ignore_index=True)
+    tests = data[data.event == "TEST"]
+    prod = data[data.event == "PROD"]
+    first = tests[tests.attempt == 1]
+    keys = ["machine_type", "machine_id", "station_id", "hour"]
+    kpis = pd.DataFrame({"lines": data.groupby(keys).size()})
+    kpis["tests_run"] = tests.groupby(keys).size()
+    kpis["first_pass_yield"] = first.groupby(keys)["passed"].mean()
+    kpis["units_produced"] = prod.groupby(keys)["units"].sum()
+    kpis["cycle_time_p50_s"] = prod.groupby(keys)["cycle_s"].quantile(0.5)
+    kpis["cycle_time_p95_s"] = prod.groupby(keys)["cycle_s"].quantile(0.95)
+    kpis["alarms"] = data[data.event == "ALARM"].groupby(keys).size()
+    return {
+        "rows": len(kpis),
+        "lines": int(kpis["lines"].sum()),
+        "tests_run": int(kpis["tests_run"].sum()),
+        "units_produced": int(kpis["units_produced"].sum()),
+        "alarms": int(kpis["alarms"].sum()),
+        "rejected_lines": int(sum(rejected)),
+    }
+
+
+# -- (a) the platform --------------------------------------------------------------------------
+
+
+def _bench_platform(home: str) -> dict:
+    import pyarrow.parquet as pq
+
+    import lakehouse.definitions  # noqa: F401  (a daemon has its code loaded)
+    from lakehouse.instance import get_instance
+    from lakehouse.settings import Settings
+    from lakehouse.sources.machines import landing
+    from lakehouse.tick import tick
+
+    settings = Settings.from_env()
+    then = time.time() - 10 * landing.SETTLE_SECONDS  # the machines finished a while ago
+    for path in (Path(settings.landing_url) / "machines").iterdir():
+        os.utime(path, (then, then))
+    instance = get_instance(settings)
+    workspace = str(ROOT / "workspace.yaml")
+    began, (cpu0, _) = time.monotonic(), _usage()
+    runs = tick(workspace, instance)
+    wall, (cpu1, _) = time.monotonic() - began, _usage()
+    failed = [r.summary_line() for r in runs if r.status != "SUCCESS"]
+    if failed:
+        raise RuntimeError(f"platform runs failed: {failed}")
+    steps = 0.0  # the machine assets' own steps: the data path without Dagster's fixed costs
+    for r in runs:
+        for stat in instance.get_run_step_stats(r.run_id):
+            if "machines" in stat.step_key and stat.end_time and stat.start_time:
+                steps += stat.end_time - stat.start_time
+    folder = Path(settings.warehouse_url) / "machines" / "kpis_hourly"
+    import pyarrow as pa
+
+    table = pa.concat_tables([pq.read_table(p) for p in sorted(folder.glob("*.parquet"))])
+    return {**_totals(table), "wall": wall, "cpu": cpu1 - cpu0, "runs": len(runs), "steps": steps}
+
+
+def _totals(table) -> dict:
+    import pyarrow.compute as pc
+
+    return {
+        "rows": table.num_rows,
+        **{
+            c: int(pc.sum(table.column(c)).as_py() or 0)
+            for c in ("lines", "tests_run", "units_produced", "alarms", "rejected_lines")
+        },
+    }
+
+
+def _child(which: str, target: str) -> None:
+    began, (cpu0, _) = time.monotonic(), _usage()
+    result = {"duckdb": _bench_duckdb, "pandas": _bench_pandas, "platform": _bench_platform}[which](
+        target
+    )
+    wall, (cpu1, peak) = time.monotonic() - began, _usage()
+    result.setdefault("wall", wall)
+    result.setdefault("cpu", cpu1 - cpu0)
+    result["peak_rss_mb"] = peak
+    print("RESULT " + json.dumps(result), flush=True)
+
+
+def _run_child(which: str, target: str, env: dict) -> dict:
+    _progress(f"{which} ...")
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.machine_logs", which, target],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    line = next((x for x in out.stdout.splitlines() if x.startswith("RESULT ")), None)
+    if out.returncode or line is None:
+        raise RuntimeError(f"{which} failed:\n{out.stderr[-4000:]}")
+    result = json.loads(line.removeprefix("RESULT "))
+    _progress(f"{which}: {result}")
+    return result
+
+
+def run(scale: float = 1.0) -> dict[str, float]:
+    from lakehouse.sources.machines.generate import Quirks, generate
+    from lakehouse.storage.store import Store
+
+    tmp = Path(tempfile.mkdtemp(prefix="lakehouse-bench-machines-"))
+    try:
+        home = tmp / "home"
+        (home / "dagster").mkdir(parents=True)
+        shutil.copyfile(ROOT / "dagster.yaml", home / "dagster" / "dagster.yaml")
+        landing = home / "landing"
+        _progress(f"generating {MACHINES} machines x {WAVES} waves x {FILE_MB * scale:.1f} MiB")
+        began = time.monotonic()
+        out = generate(
+            Store(str(landing)),
+            "machines",
+            machines=MACHINES,
+            file_mb=FILE_MB * scale,
+            waves=WAVES,
+            seed=11,
+            start=START,
+            quirks=Quirks(),
+        )
+        took = time.monotonic() - began
+        mib = out.bytes_uncompressed / 2**20
+        _progress(
+            f"generated {mib:.0f} MiB ({out.bytes_on_disk / 2**20:.0f} on disk) in "
+            f"{took:.0f}s: {out.bad_lines} bad lines, {out.truncated_files} truncated"
+        )
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LAKEHOUSE_")}
+        env.update(LAKEHOUSE_HOME=str(home), DAGSTER_HOME=str(home / "dagster"))
+        folder = str(landing / "machines")
+        duck = _run_child("duckdb", folder, env)
+        pandas = _run_child("pandas", folder, env)
+        subprocess.run(  # replication is not part of this path
+            [
+                sys.executable,
+                "-m",
+                "dagster",
+                "sensor",
+                "stop",
+                "lake_replication",
+                "-w",
+                str(ROOT / "workspace.yaml"),
+            ],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            check=True,
+        )
+        platform = _run_child("platform", str(home), env)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    same = all(
+        platform[k] == duck[k] == pandas[k]
+        for k in ("lines", "tests_run", "units_produced", "alarms", "rejected_lines")
+    )
+    per_cpu = {
+        name: mib / r["cpu"]
+        for name, r in (("platform", platform), ("duckdb", duck), ("pandas", pandas))
+    }
+    return {
+        "machine_logs.input_gb": out.bytes_uncompressed / 2**30,
+        "machine_logs.input_gb_on_disk": out.bytes_on_disk / 2**30,
+        "machine_logs.files": len(out.files),
+        "machine_logs.platform_wall_s": platform["wall"],
+        "machine_logs.duckdb_wall_s": duck["wall"],
+        "machine_logs.pandas_wall_s": pandas["wall"],
+        "machine_logs.platform_mb_per_cpu_s": per_cpu["platform"],
+        "machine_logs.duckdb_mb_per_cpu_s": per_cpu["duckdb"],
+        "machine_logs.pandas_mb_per_cpu_s": per_cpu["pandas"],
+        "machine_logs.platform_vs_duckdb": duck["wall"] / platform["wall"],
+        "machine_logs.platform_vs_pandas": pandas["wall"] / platform["wall"],
+        "machine_logs.peak_rss_mb": platform["peak_rss_mb"],
+        "machine_logs.duckdb_peak_rss_mb": duck["peak_rss_mb"],
+        "machine_logs.pandas_peak_rss_mb": pandas["peak_rss_mb"],
+        "machine_logs.cores_for_1_5tb_in_10min": DAY_BYTES / 2**20 / per_cpu["platform"] / 600,
+        "machine_logs.platform_runs": platform["runs"],
+        "machine_logs.load_average_1min": os.getloadavg()[0],
+        "machine_logs.platform_steps_s": platform["steps"],
+        "machine_logs.steps_vs_duckdb": duck["wall"] / platform["steps"],
+        "machine_logs.kpis_agree": float(same),
+    }
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3:
+        _child(sys.argv[1], sys.argv[2])
+    else:
+        figures = run(float(os.environ.get("BENCH_SCALE", "1") or 1))
+        for name, value in figures.items():
+            print(f"{name}: {value:.3g}")

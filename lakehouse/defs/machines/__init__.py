@@ -1,0 +1,1 @@
+"""Machine logs: landing folder -> lake (by 2-hour wave) -> typed Parquet -> KPIs."""

@@ -1,0 +1,251 @@
+"""Machine logs: landing folder -> lake (raw files, by wave) -> typed Parquet -> KPIs.
+
+Partitions are the 2-hour waves (``2026-11-03T08``), never one partition per file: a run takes
+every file of its wave, and a late file re-runs its own wave only.
+"""
+
+from collections.abc import Iterator
+
+import dagster as dg
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from lakehouse.sources.machines.formats import WAVE_FORMAT
+from lakehouse.sources.machines.landing import LAKE_PREFIX, take_wave
+from lakehouse.sources.machines.waves import (
+    PARSED_PREFIX,
+    REJECTED_PREFIX,
+    kpis,
+    parse_wave,
+    waves_of_day,
+)
+from lakehouse.storage.resources import ObjectStore
+
+GROUP = "machines"
+OWNERS = ["team:manufacturing"]
+PARTITIONS_START = "2024-01-01T00"
+MAX_REJECTED_SHARE = 0.01  # a wave with more rejected lines than this warns
+
+LANDING_KEY = dg.AssetKey(["source", "machines", "landing"])
+RAW_KEY = dg.AssetKey(["lake", "machines", "raw"])
+PARSED_KEY = dg.AssetKey(["warehouse", "machines", "parsed"])
+HOURLY_KEY = dg.AssetKey(["warehouse", "machines", "kpis_hourly"])
+DAILY_KEY = dg.AssetKey(["warehouse", "machines", "kpis_daily"])
+WAVE_ASSETS = [RAW_KEY, PARSED_KEY, HOURLY_KEY]  # what a wave's run materialises
+
+waves = dg.TimeWindowPartitionsDefinition(
+    cron_schedule="0 */2 * * *",
+    fmt=WAVE_FORMAT,
+    start=PARTITIONS_START,
+    timezone="UTC",
+    end_offset=1,  # the wave in progress: a machine's clock may run a little ahead
+)
+days = dg.DailyPartitionsDefinition(start_date="2024-01-01", timezone="UTC", end_offset=1)
+
+landing_spec = dg.AssetSpec(
+    LANDING_KEY,
+    description="The shared landing folder the machines write their log files into "
+    "(`<landing>/machines/`): five machine types, one file per machine every 2 hours. "
+    "Formats: docs/machine-log-formats.md.",
+    group_name=GROUP,
+    owners=OWNERS,
+    kinds={"files"},
+)
+
+
+@dg.asset(
+    key=RAW_KEY,
+    deps=[LANDING_KEY],
+    partitions_def=waves,
+    description="Machine log files as landed, original bytes, one folder per 2-hour wave "
+    "(`machines/raw/wave=YYYY-MM-DDTHH/<name>`), each file's SHA-256 and size in the wave's "
+    "`_manifest.json`.",
+    group_name=GROUP,
+    owners=OWNERS,
+    kinds={"files"},
+    tags={"layer": "lake"},
+    pool="lake:machines/raw",
+)
+def raw(
+    context: dg.AssetExecutionContext, landing: ObjectStore, lake: ObjectStore
+) -> dg.MaterializeResult:
+    wave = context.partition_key
+    taken = take_wave(landing.store, lake.store, wave)
+    context.log.info(f"wave {wave}: {len(taken)} file(s) moved into the lake")
+    return dg.MaterializeResult(
+        metadata={
+            "files_taken": len(taken),
+            "bytes_taken": sum(t.size for t in taken),
+            "folder": dg.MetadataValue.path(lake.store.uri(f"{LAKE_PREFIX}/wave={wave}")),
+        }
+    )
+
+
+class ParseConfig(dg.Config):
+    full_refresh: bool = False
+    """Re-parse every file of the wave, not only those without a parsed part."""
+    workers: int = 2
+    """Files parsed at once (memory is bounded by this many files)."""
+
+
+@dg.asset(
+    key=PARSED_KEY,
+    deps=[RAW_KEY],
+    partitions_def=waves,
+    description="Every machine log line of the wave in one typed schema (ts UTC, machine type, "
+    "machine, station, event, serial, step, attempt, passed, value, unit, units, cycle_s, "
+    "alarm, file, line): one Parquet part per raw file. Rejected lines are kept with file, "
+    "line number and reason under the lake's `quarantine/machines/rejected_lines/`.",
+    group_name=GROUP,
+    owners=OWNERS,
+    kinds={"parquet", "pyarrow"},
+    tags={"layer": "warehouse"},
+    check_specs=[
+        dg.AssetCheckSpec(
+            "every_line_accounted",
+            asset=PARSED_KEY,
+            description="Each line of each file is either parsed or rejected with a reason.",
+        )
+    ],
+)
+def parsed(
+    context: dg.AssetExecutionContext,
+    config: ParseConfig,
+    lake: ObjectStore,
+    warehouse: ObjectStore,
+) -> Iterator:
+    wave = context.partition_key
+    stats = parse_wave(
+        lake.store,
+        warehouse.store,
+        wave,
+        full_refresh=config.full_refresh,
+        workers=config.workers,
+        run_id=context.run.run_id,
+    )
+    for name, reason in stats.quarantined.items():
+        context.log.warning(f"{name}: quarantined as a whole: {reason}")
+    yield dg.MaterializeResult(
+        metadata={
+            "files_in_wave": stats.files,
+            "files_parsed": stats.parsed,
+            "files_already_parsed": stats.already_parsed,
+            "files_needing_exact_path": stats.exact_path,
+            "bytes_parsed": stats.bytes_in,
+            "bytes_uncompressed": stats.bytes_uncompressed,
+            "lines": stats.lines,
+            "accepted_lines": stats.accepted,
+            "rejected_lines": stats.rejected,
+            "rejected_by_reason": dict(stats.reasons.most_common(20)),
+            "files_quarantined": stats.quarantined,
+            "parts": dg.MetadataValue.path(warehouse.store.uri(f"{PARSED_PREFIX}/wave={wave}")),
+            "rejected_lines_at": dg.MetadataValue.path(
+                lake.store.uri(f"{REJECTED_PREFIX}/wave={wave}")
+            ),
+        }
+    )
+    yield dg.AssetCheckResult(
+        check_name="every_line_accounted",
+        passed=not stats.unaccounted_files,
+        metadata={"files_with_lost_lines": stats.unaccounted_files},
+    )
+
+
+def _kpi_checks(key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
+    return [
+        dg.AssetCheckSpec(
+            "yields_between_0_and_1",
+            asset=key,
+            description="First-pass yield within [0, 1], no negative count.",
+        ),
+        dg.AssetCheckSpec(
+            "rejected_share_below_1pct",
+            asset=key,
+            description=f"Rejected lines are under {MAX_REJECTED_SHARE:.0%} of all lines.",
+        ),
+    ]
+
+
+def _kpi_results(table: pa.Table) -> list[dg.AssetCheckResult]:
+    fpy = table.column("first_pass_yield")
+    out_of_range = pc.sum(pc.or_(pc.less(fpy, 0), pc.greater(fpy, 1))).as_py() or 0
+    negatives = sum(
+        pc.sum(pc.less(table.column(c), 0)).as_py() or 0
+        for c in ("lines", "rejected_lines", "tests_run", "units_produced", "alarms")
+    )
+    lines = pc.sum(table.column("lines")).as_py() or 0
+    rejected = pc.sum(table.column("rejected_lines")).as_py() or 0
+    share = rejected / (lines + rejected) if lines + rejected else 0.0
+    return [
+        dg.AssetCheckResult(
+            check_name="yields_between_0_and_1",
+            passed=out_of_range == 0 and negatives == 0,
+            metadata={"yield_out_of_range": out_of_range, "negative_counts": negatives},
+        ),
+        dg.AssetCheckResult(
+            check_name="rejected_share_below_1pct",
+            passed=share < MAX_REJECTED_SHARE,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={"rejected_lines": rejected, "lines": lines, "rejected_share": share},
+        ),
+    ]
+
+
+def _kpi_metadata(table: pa.Table) -> dict:
+    return {
+        "rows": table.num_rows,
+        "tests_run": pc.sum(table.column("tests_run")).as_py() or 0,
+        "units_produced": pc.sum(table.column("units_produced")).as_py() or 0,
+        "rejected_lines": pc.sum(table.column("rejected_lines")).as_py() or 0,
+    }
+
+
+@dg.asset(
+    key=HOURLY_KEY,
+    deps=[PARSED_KEY],
+    partitions_def=waves,
+    description="Machine KPIs per machine type, machine, station and hour: lines, "
+    "rejected_lines, tests_run, first-pass yield (share of first attempts that passed), "
+    "units_produced, cycle time p50/p95 (s), alarms. Rejected lines count on their file's "
+    "machine with no station, at the wave's first hour.",
+    group_name=GROUP,
+    owners=OWNERS,
+    kinds={"duckdb", "parquet"},
+    tags={"layer": "warehouse"},
+    check_specs=_kpi_checks(HOURLY_KEY),
+)
+def kpis_hourly(
+    context: dg.AssetExecutionContext, lake: ObjectStore, warehouse: ObjectStore
+) -> Iterator:
+    table = kpis(lake.store, warehouse.store, [context.partition_key], "hour")
+    yield dg.Output(table, metadata=_kpi_metadata(table))
+    yield from _kpi_results(table)
+
+
+# A late file re-runs an old wave: roll its day up again, not only the latest day.
+_daily_condition = (
+    dg.AutomationCondition.any_deps_updated().since_last_handled()
+    & ~dg.AutomationCondition.any_deps_in_progress()
+    & ~dg.AutomationCondition.in_progress()
+).with_label("any wave of the day updated")
+
+
+@dg.asset(
+    key=DAILY_KEY,
+    deps=[dg.AssetDep(PARSED_KEY, partition_mapping=dg.TimeWindowPartitionMapping())],
+    partitions_def=days,
+    description="Daily roll-up of the machine KPIs across the day's waves, per machine type, "
+    "machine and station (percentiles exact over the day, not averaged from hours).",
+    group_name=GROUP,
+    owners=OWNERS,
+    kinds={"duckdb", "parquet"},
+    tags={"layer": "warehouse"},
+    automation_condition=_daily_condition,
+    check_specs=_kpi_checks(DAILY_KEY),
+)
+def kpis_daily(
+    context: dg.AssetExecutionContext, lake: ObjectStore, warehouse: ObjectStore
+) -> Iterator:
+    table = kpis(lake.store, warehouse.store, waves_of_day(context.partition_key), "day")
+    yield dg.Output(table, metadata=_kpi_metadata(table))
+    yield from _kpi_results(table)

@@ -1,0 +1,1 @@
+"""The marketing domain: Google Analytics and Salesforce -> lake -> warehouse projections."""

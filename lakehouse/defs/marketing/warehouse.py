@@ -1,0 +1,147 @@
+"""``warehouse/marketing/<projection>``: current state of each report and object.
+
+Merged incrementally from the lake batches not yet seen (the cursor travels in the state
+file's metadata), like the platform's projections:
+
+- Salesforce objects: the latest version of each record (``id``, by ``system_modstamp``);
+  deleted records stay, flagged ``is_deleted``. Leads and accounts carry ``company_key`` and
+  ``registration_key`` (:mod:`lakehouse.sources.salesforce.matching`) to join platform
+  ``companies``.
+- Google Analytics reports: for each date, the rows of the newest batch that pulled it (GA
+  revises recent days; a re-pulled day replaces the earlier pull wholesale).
+
+A batch that is unreadable or breaks the schema is quarantined, the good ones merged, and the
+run then fails naming each file.
+"""
+
+from collections.abc import Callable, Iterator, Sequence
+
+import dagster as dg
+import pyarrow as pa
+
+from lakehouse.defs.marketing.keys import (
+    GA,
+    GROUP,
+    OWNERS,
+    SF,
+    lake_key,
+    lake_prefix,
+    state_key,
+)
+from lakehouse.sources.google_analytics.schema import REPORTS
+from lakehouse.sources.salesforce.matching import with_company_keys
+from lakehouse.sources.salesforce.schema import OBJECTS
+from lakehouse.storage.parquet import read_parquet
+from lakehouse.storage.quarantine import quarantine
+from lakehouse.storage.resources import ObjectStore, warehouse_file_key
+from lakehouse.transforms.current_state import BadBatch, merge, read_batch, state_cursor
+
+COMPANY_COLUMNS = {
+    "lead": ("company", "country", "registration_number"),
+    "account": ("name", "billing_country", "registration_number"),
+}
+
+
+class MergeConfig(dg.Config):
+    full_refresh: bool = False
+    """Rebuild from the whole lake history instead of the previous state plus new batches."""
+
+
+def state_asset(
+    api: str,
+    name: str,
+    schema: pa.Schema,
+    key: Sequence[str],
+    version: str | None,
+    description: str,
+    finish: Callable[[pa.Table], pa.Table] | None = None,
+) -> dg.AssetsDefinition:
+    prefix = lake_prefix(api, name)
+
+    @dg.asset(
+        key=state_key(api, name),
+        deps=[lake_key(api, name)],
+        description=description,
+        group_name=GROUP,
+        owners=OWNERS,
+        kinds={"duckdb", "parquet"},
+        tags={"layer": "warehouse"},
+        pool=f"warehouse:{prefix}",  # merges of one projection never race
+    )
+    def _current_state(
+        context: dg.AssetExecutionContext,
+        config: MergeConfig,
+        lake: ObjectStore,
+        warehouse: ObjectStore,
+    ) -> Iterator[dg.Output]:
+        lake_store, state_file = lake.store, warehouse_file_key(context.asset_key)
+        previous = None
+        if not config.full_refresh and warehouse.store.exists(state_file):
+            previous = read_parquet(warehouse.store, state_file)
+        batches, rejected = {}, {}
+        for batch_key in lake_store.keys(prefix, after=state_cursor(previous)):
+            try:
+                batches[batch_key] = read_batch(lake_store, batch_key, schema)
+            except BadBatch as exc:
+                rejected[batch_key] = str(exc)
+                moved_to = quarantine(lake_store, batch_key, str(exc), run_id=context.run.run_id)
+                context.log.error(f"quarantined {lake_store.uri(batch_key)} -> {moved_to}: {exc}")
+        merged = merge(previous, batches, schema, key=key, version=version)
+        state = finish(merged.state) if finish else merged.state
+        yield dg.Output(
+            state,
+            metadata={
+                "rows": state.num_rows,
+                "lake_files_merged": sorted(batches),
+                "lake_rows_merged": sum(t.num_rows for t in batches.values()),
+                "lake_cursor": merged.cursor or "",
+                "quarantined": rejected,
+            },
+        )
+        if rejected:
+            raise dg.Failure(
+                description="; ".join(f"{lake_store.uri(k)}: {r}" for k, r in rejected.items()),
+                metadata={"quarantined": rejected},
+                allow_retries=False,
+            )
+
+    return _current_state
+
+
+def _company_keys(columns: tuple[str, str, str]) -> Callable[[pa.Table], pa.Table]:
+    return lambda table: with_company_keys(table, *columns)
+
+
+state_assets = [
+    state_asset(
+        GA,
+        report.name,
+        report.arrow_schema,
+        key=("property_id", "date"),
+        version=None,
+        description=(
+            f"{report.description} Current state of Google Analytics report `{report.name}`: "
+            "each day as last pulled."
+        ),
+    )
+    for report in REPORTS.values()
+] + [
+    state_asset(
+        SF,
+        name,
+        sobject.arrow_schema,
+        key=("id",),
+        version="system_modstamp",
+        description=(
+            f"Salesforce {sobject.name}: {sobject.description} The latest version of every "
+            "record (deleted ones flagged `is_deleted`)"
+            + (
+                "; `company_key`/`registration_key` match platform companies."
+                if name in COMPANY_COLUMNS
+                else "."
+            )
+        ),
+        finish=_company_keys(COMPANY_COLUMNS[name]) if name in COMPANY_COLUMNS else None,
+    )
+    for name, sobject in OBJECTS.items()
+]

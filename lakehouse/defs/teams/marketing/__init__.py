@@ -1,0 +1,1 @@
+"""The marketing team's module: where the platform's applications come from."""

@@ -1,0 +1,1 @@
+"""Machine logs: formats, generator, landing folder, waves (library code, no Dagster)."""

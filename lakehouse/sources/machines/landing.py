@@ -1,0 +1,215 @@
+"""The landing folder: which files are complete, claiming them, and moving them into the lake.
+
+Machines write into ``<landing>/machines/`` in place, under names that are not time-ordered.
+
+- **Complete**: a file is complete when its size and modification time are unchanged between
+  two sensor ticks at least :data:`SETTLE_SECONDS` apart (on the sensor's clock, so writers'
+  clock skew does not matter), or when its modification time is already more than
+  ``SETTLE_SECONDS`` (+1 s) in the past at first sight (nobody has written to it since).
+  Names that are hidden (``.x``, ``_x``) or end in a temporary suffix (``.tmp``, ``.part``,
+  ...) are never taken: a writer that can rename writes ``name.tmp`` and renames it when done.
+- **Claimed**: the sensor moves a complete file to ``machines/_claimed/wave=<wave>/<name>``
+  (a rename on a filesystem, a server-side copy on object stores) and requests the wave's run.
+  So the landing folder only ever holds files not yet taken: listing it costs O(new files),
+  and a file is claimed once, whatever happens to the sensor's cursor.
+- **Taken**: the wave's run moves its claimed files into the lake at
+  ``machines/raw/wave=<wave>/<name>``, original bytes, and records each file's SHA-256 and
+  size in the wave's manifest ``machines/raw/wave=<wave>/_manifest.json``.
+"""
+
+import hashlib
+import json
+import os
+import posixpath
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from lakehouse.sources.machines.formats import parse_file_name, wave_key
+from lakehouse.storage.store import Store
+
+LANDING_PREFIX = "machines"
+CLAIMED_PREFIX = f"{LANDING_PREFIX}/_claimed"
+LAKE_PREFIX = "machines/raw"
+SETTLE_SECONDS = 20.0  # unchanged this long (and across two ticks) = complete
+TEMPORARY_SUFFIXES = (".tmp", ".part", ".partial", ".filepart", ".crdownload", ".swp")
+MANIFEST = "_manifest.json"
+_CHUNK = 8 << 20
+
+
+@dataclass(frozen=True)
+class LandingFile:
+    key: str
+    size: int
+    signature: str  # size + modification time (or etag): changes while the file is written
+    modified: float | None = None  # modification time (epoch seconds), where the store has it
+
+
+def _modified(entry: dict) -> float | None:
+    value = entry.get("mtime") or entry.get("LastModified") or entry.get("last_modified")
+    if isinstance(value, datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
+    return float(value) if isinstance(value, int | float) else None
+
+
+def _signature(entry: dict) -> str:
+    for field in ("mtime", "LastModified", "last_modified", "ETag", "etag"):
+        if entry.get(field) is not None:
+            return f"{entry['size']}:{entry[field]}"
+    return str(entry["size"])
+
+
+def _ls(store: Store, prefix: str) -> list[dict]:
+    try:
+        return store.fs.ls(store.path(prefix), detail=True, refresh=True)
+    except FileNotFoundError:
+        return []
+
+
+def list_landing(store: Store) -> list[LandingFile]:
+    """The files directly in ``machines/`` (not yet claimed), temporary names excluded."""
+    files = []
+    for entry in _ls(store, LANDING_PREFIX):
+        name = posixpath.basename(entry["name"].rstrip("/"))
+        if entry["type"] != "file" or name.startswith((".", "_")):
+            continue
+        if name.lower().endswith(TEMPORARY_SUFFIXES):
+            continue
+        key = f"{LANDING_PREFIX}/{name}"
+        files.append(LandingFile(key, entry["size"], _signature(entry), _modified(entry)))
+    return sorted(files, key=lambda f: f.key)
+
+
+def wave_of(store: Store, file: LandingFile) -> str:
+    """The file's wave: from the start time in its name, else from its modification time."""
+    started = parse_file_name(file.key).started
+    if started is None:
+        modified = store.fs.modified(store.path(file.key))
+        started = modified if modified.tzinfo else modified.replace(tzinfo=UTC)
+    return wave_key(started)
+
+
+def settle(
+    files: list[LandingFile], pending: dict[str, list], now: float, settle_seconds: float
+) -> tuple[list[LandingFile], dict[str, list]]:
+    """Split ``files`` into complete ones and the new pending state ``{key: [signature,
+    first seen with it]}``: complete = same signature as a tick >= settle_seconds ago."""
+    complete, still = [], {}
+    for file in files:
+        seen = pending.get(file.key)
+        if seen and seen[0] == file.signature and now - seen[1] >= settle_seconds:
+            complete.append(file)
+        elif file.modified is not None and now - file.modified >= settle_seconds + 1:
+            complete.append(file)  # not written to for a whole settle period already
+        else:
+            since = seen[1] if seen and seen[0] == file.signature else now
+            still[file.key] = [file.signature, since]
+    return complete, still
+
+
+def claim(store: Store, key: str, wave: str) -> str:
+    target = f"{CLAIMED_PREFIX}/wave={wave}/{posixpath.basename(key)}"
+    store.move(key, target)
+    return target
+
+
+def claimed(store: Store) -> dict[str, list[str]]:
+    """Claimed files not yet taken into the lake, by wave."""
+    waves = {}
+    for entry in _ls(store, CLAIMED_PREFIX):
+        folder = posixpath.basename(entry["name"].rstrip("/"))
+        if entry["type"] != "directory" or not folder.startswith("wave="):
+            continue
+        names = [
+            posixpath.basename(e["name"])
+            for e in _ls(store, f"{CLAIMED_PREFIX}/{folder}")
+            if e["type"] == "file" and not posixpath.basename(e["name"]).startswith(".")
+        ]
+        if names:
+            waves[folder.removeprefix("wave=")] = sorted(names)
+    return waves
+
+
+# -- landing -> lake --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Taken:
+    key: str  # lake key
+    size: int
+    sha256: str
+
+
+def _hash_local(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _take_one(landing: Store, lake: Store, src: str, dst: str) -> Taken | None:
+    """Move one claimed file into the lake; its checksum computed on the way (or after a
+    rename). None if another run took it first."""
+    if landing.is_local and lake.is_local:
+        source, target = landing.path(src), lake.path(dst)
+        try:
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            os.rename(source, target)  # same filesystem: no bytes copied
+        except FileNotFoundError:
+            return None
+        except OSError:  # another filesystem: copy, then remove
+            with open(source, "rb") as f, lake.atomic_open(dst) as out:
+                while chunk := f.read(_CHUNK):
+                    out.write(chunk)
+            os.remove(source)
+        return Taken(dst, os.path.getsize(target), _hash_local(target))
+    digest, size = hashlib.sha256(), 0
+    try:
+        with landing.open(src) as f, lake.atomic_open(dst) as out:
+            while chunk := f.read(_CHUNK):
+                digest.update(chunk)
+                size += len(chunk)
+                out.write(chunk)
+    except FileNotFoundError:
+        return None
+    landing.delete(src)
+    return Taken(dst, size, digest.hexdigest())
+
+
+def read_manifest(lake: Store, wave: str) -> dict[str, dict]:
+    key = f"{LAKE_PREFIX}/wave={wave}/{MANIFEST}"
+    return json.loads(lake.read_bytes(key)) if lake.exists(key) else {}
+
+
+def take_wave(landing: Store, lake: Store, wave: str, workers: int = 4) -> list[Taken]:
+    """Move the wave's claimed files into the lake (``machines/raw/wave=<wave>/<name>``) with
+    their SHA-256 in the wave's manifest. A name already in the lake is not overwritten (the
+    lake is immutable): the newcomer goes to the landing store's quarantine with the reason."""
+    from lakehouse.storage.quarantine import quarantine
+
+    names = claimed(landing).get(wave, [])
+    manifest = read_manifest(lake, wave)
+    jobs = []
+    for name in names:
+        src, dst = f"{CLAIMED_PREFIX}/wave={wave}/{name}", f"{LAKE_PREFIX}/wave={wave}/{name}"
+        if name in manifest or lake.exists(dst):
+            quarantine(landing, src, f"{dst} is already in the lake (files are never replaced)")
+            continue
+        jobs.append((src, dst))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        taken = [t for t in pool.map(lambda j: _take_one(landing, lake, *j), jobs) if t]
+    # A run that died between a move and the manifest write left files without an entry.
+    known = {*manifest, *(posixpath.basename(t.key) for t in taken)}
+    for key in lake.keys(f"{LAKE_PREFIX}/wave={wave}"):
+        if posixpath.basename(key) not in known:
+            taken.append(Taken(key, lake.size(key), lake.checksum(key)))
+    now = datetime.now(UTC).isoformat()
+    for t in taken:
+        manifest[posixpath.basename(t.key)] = {"sha256": t.sha256, "size": t.size, "taken": now}
+    if taken:
+        lake.write_bytes(
+            f"{LAKE_PREFIX}/wave={wave}/{MANIFEST}",
+            json.dumps(manifest, indent=1, sort_keys=True).encode(),
+        )
+    return taken
