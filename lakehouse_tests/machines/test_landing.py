@@ -16,7 +16,7 @@ from lakehouse.sources.machines.waves import kpis, parse_wave, rejected_key
 from lakehouse.storage.resources import ObjectStore
 from lakehouse.storage.store import Store
 from lakehouse.tick import tick
-from lakehouse_tests.conftest import PROJECT_ROOT
+from lakehouse_tests.conftest import PROJECT_ROOT, load_definitions
 
 START = datetime(2026, 3, 2, 8, tzinfo=UTC)
 LINE = "2026-03-02T08:00:01.000Z|SMT-0001|H1|T|SN1|paste_height|1|PASS|121.5|um|||\n"
@@ -149,6 +149,7 @@ def test_end_to_end_through_tick(settings, instance):
     )
     workspace = str(PROJECT_ROOT / "workspace.yaml")
     _age(landing)  # the machines finished writing a while ago
+    load_definitions()  # the code location the tick loads, for this test's environment
     runs = tick(workspace, instance)
     by_sensor = {}
     for run in runs:
