@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from lakehouse.events.cli import lake_writer, simulate_events
 from lakehouse.settings import Settings
 
 WORKSPACE = Path(__file__).resolve().parents[1] / "workspace.yaml"
@@ -141,6 +142,10 @@ def simulate_machine_logs(
         f"{out.bad_lines} bad, {out.truncated_files} truncated; {took:.1f}s "
         f"({mib / max(took, 1e-9):.0f} MiB/s)"
     )
+
+
+simulate.add_command(simulate_events)
+main.add_command(lake_writer)
 
 
 @main.command()

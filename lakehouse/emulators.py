@@ -563,21 +563,42 @@ def default_stores(home: Path, profiles=STORE_PROFILES) -> tuple[list[str], list
     return buckets, containers
 
 
+def default_queues(home: Path, profiles=STORE_PROFILES) -> tuple[list[str], list[str]]:
+    """(SQS queues, Azure Storage queues) named by the profiles' default bus URLs."""
+    sqs: list[str] = []
+    azure: list[str] = []
+    for profile in profiles:
+        scheme, _, name = profile_settings(profile, home).bus_url.partition("://")
+        target = {"sqs": sqs, "azqueue": azure}.get(scheme)
+        if target is not None and name not in target:
+            target.append(name)
+    return sqs, azure
+
+
 def create_stores(
-    s3_endpoint: str, connection_string: str, buckets: list[str], containers: list[str]
+    s3_endpoint: str,
+    connection_string: str,
+    buckets: list[str],
+    containers: list[str],
+    queues: tuple[list[str], list[str]] = ([], []),
 ) -> None:
-    """Create buckets on S3 and containers on Blob storage; existing ones are kept."""
+    """Create buckets on S3, containers on Blob storage and the (SQS, Azure) queues;
+    existing ones are kept."""
     import boto3
     from azure.core.exceptions import ResourceExistsError
     from azure.storage.blob import BlobServiceClient
+    from azure.storage.queue import QueueServiceClient
 
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=s3_endpoint,
-        aws_access_key_id=AWS_ENV["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=AWS_ENV["AWS_SECRET_ACCESS_KEY"],
-        region_name=AWS_ENV["AWS_DEFAULT_REGION"],
-    )
+    def aws(service: str):
+        return boto3.client(
+            service,
+            endpoint_url=s3_endpoint,
+            aws_access_key_id=AWS_ENV["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=AWS_ENV["AWS_SECRET_ACCESS_KEY"],
+            region_name=AWS_ENV["AWS_DEFAULT_REGION"],
+        )
+
+    s3 = aws("s3")
     for bucket in buckets:
         with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
             s3.create_bucket(Bucket=bucket)
@@ -585,6 +606,16 @@ def create_stores(
     for container in containers:
         with contextlib.suppress(ResourceExistsError):
             blobs.create_container(container)
+    sqs_queues, azure_queues = queues
+    if sqs_queues:
+        sqs = aws("sqs")
+        for queue in sqs_queues:
+            sqs.create_queue(QueueName=queue)  # idempotent for the same attributes
+    if azure_queues:
+        service = QueueServiceClient.from_connection_string(connection_string)
+        for queue in azure_queues:
+            with contextlib.suppress(ResourceExistsError):
+                service.create_queue(queue)
 
 
 def emulator_env(s3_endpoint: str, blob_endpoint: str, queue_endpoint: str, home: Path) -> dict:
@@ -598,6 +629,7 @@ def emulator_env(s3_endpoint: str, blob_endpoint: str, queue_endpoint: str, home
         "LAKEHOUSE_REPLICA_URL": s.replica_url,
         "LAKEHOUSE_WAREHOUSE_URL": s.warehouse_url,
         "LAKEHOUSE_LANDING_URL": s.landing_url,
+        "LAKEHOUSE_BUS_URL": s.bus_url,
     }
     return {k: v for k, v in env.items() if v is not None}
 
@@ -697,11 +729,16 @@ def start(home: Path) -> Emulators:
             {p.name: p.popen.pid for p in procs},
         )
     try:
-        create_stores(emulators.s3_endpoint, emulators.connection_string, *default_stores(home))
+        create_stores(
+            emulators.s3_endpoint,
+            emulators.connection_string,
+            *default_stores(home),
+            queues=default_queues(home),
+        )
     except Exception as exc:
         if not emulators.already_running:
             stop(home)
-        raise EmulatorError(f"emulators started but creating buckets failed: {exc}") from exc
+        raise EmulatorError(f"emulators started but creating stores failed: {exc}") from exc
     write_env_file(env_file(home), emulators.env)
     return emulators
 

@@ -18,24 +18,28 @@ _DEFAULTS: dict[str, dict[str, str | None]] = {
         "replica": "{home}/replica",
         "warehouse": "{home}/warehouse",
         "landing": "{home}/landing",
+        "bus": "local://{home}/bus",
     },
     "aws": {
         "lake": "s3://lakehouse-lake/raw",
         "replica": None,
         "warehouse": "s3://lakehouse-warehouse/warehouse",
         "landing": "s3://lakehouse-landing/landing",
+        "bus": "sqs://lakehouse-events",
     },
     "azure": {
         "lake": "az://lake/raw",
         "replica": None,
         "warehouse": "az://warehouse/warehouse",
         "landing": "az://landing/landing",
+        "bus": "azqueue://lakehouse-events",
     },
     "multicloud": {
         "lake": "az://lake/raw",
         "replica": "s3://lakehouse-lake-replica/raw",
         "warehouse": "az://warehouse/warehouse",
         "landing": "az://landing/landing",
+        "bus": "azqueue://lakehouse-events",
     },
 }
 
@@ -52,6 +56,7 @@ class Settings:
     replica_url: str | None
     warehouse_url: str
     landing_url: str
+    bus_url: str
     platform_db_url: str
     catalog_url: str
 
@@ -85,6 +90,7 @@ class Settings:
             replica_url=url("replica"),
             warehouse_url=url("warehouse"),
             landing_url=url("landing"),
+            bus_url=url("bus"),
             platform_db_url=env.get("LAKEHOUSE_PLATFORM_DB_URL")
             or f"sqlite:///{home / 'platform.sqlite'}",
             # The catalog sits beside the warehouse it describes: <warehouse>.duckdb

@@ -1,0 +1,1 @@
+"""The events domain: event bus -> lake writer -> lake/events/<type> -> warehouse projections."""

@@ -1,0 +1,147 @@
+"""``lake/events/<type>``: the bus's events in the lake, written by the lake writer.
+
+Sensor-driven mode of the lake writer: the ``events_bus`` sensor sees messages waiting on the
+bus and requests one run of ``lake_events``, which drains a bounded number of them into the
+lake (exactly once, see ``lakehouse.events.writer``). The long-lived ``lakehouse
+lake-writer`` is the other mode; while it runs (its heartbeat is fresh) the sensor leaves the
+bus to it.
+"""
+
+import dagster as dg
+
+from lakehouse.defs.events.keys import BUS_KEY, GROUP, OWNERS, lake_key
+from lakehouse.events.bus import BusError
+from lakehouse.events.resource import EventBus
+from lakehouse.events.schema import EVENT_TYPES
+from lakehouse.events.writer import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_VISIBILITY_TIMEOUT,
+    LakeWriter,
+    live_writer,
+)
+from lakehouse.storage.resources import ObjectStore
+
+SENSOR_NAME = "events_bus"
+IN_PROGRESS = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+]
+
+bus_spec = dg.AssetSpec(
+    BUS_KEY,
+    description=(
+        "The platform event bus (`LAKEHOUSE_BUS_URL`: embedded queue, SQS or Azure Storage "
+        "Queue), observed by the `events_bus` sensor (messages waiting)."
+    ),
+    group_name=GROUP,
+    owners=OWNERS,
+    kinds={"queue"},
+)
+
+
+class DrainConfig(dg.Config):
+    max_messages: int = 100_000
+    """Messages received by one run at most (the rest waits for the next run)."""
+    batch_size: int = DEFAULT_BATCH_SIZE
+    """Messages per micro-batch (one lake file per event type per micro-batch)."""
+    visibility_timeout_seconds: int = int(DEFAULT_VISIBILITY_TIMEOUT)
+    """How long a received message stays hidden before it is delivered again."""
+
+
+@dg.multi_asset(
+    name="lake_events",
+    description="Drain the event bus into the lake, exactly once per event id.",
+    specs=[
+        dg.AssetSpec(
+            lake_key(type_name),
+            deps=[BUS_KEY],
+            description=(
+                f"`{type_name}` events ({event_type.description}) as written by the lake "
+                "writer: immutable Parquet micro-batches at "
+                f"`events/{type_name}/dt=<ingestion date>/<timestamp>.parquet`, one row per "
+                "event id (exactly once), the event's own date in column `event_date`."
+            ),
+            group_name=GROUP,
+            owners=OWNERS,
+            kinds={"parquet"},
+            tags={"layer": "lake"},
+        )
+        for type_name, event_type in EVENT_TYPES.items()
+    ],
+    pool="lake:events",  # one lake writer at a time keeps keys in write order
+)
+def lake_events(
+    context: dg.AssetExecutionContext, config: DrainConfig, event_bus: EventBus, lake: ObjectStore
+):
+    with event_bus.bus as bus:
+        try:
+            bus.verify()
+        except BusError as exc:
+            raise dg.Failure(description=str(exc), allow_retries=False) from exc
+        writer = LakeWriter(
+            bus,
+            lake.store,
+            batch_size=config.batch_size,
+            visibility_timeout=config.visibility_timeout_seconds,
+        )
+        result = writer.drain(config.max_messages)
+        writer.checkpoint()
+    context.log.info(f"lake writer: {result.summary()}")
+    for reason in result.reasons:
+        context.log.warning(f"quarantined: {reason}")
+    context.log_event(dg.AssetObservation(asset_key=BUS_KEY, metadata=result.metadata()))
+    # Every type is materialised, with what it got (possibly nothing), as the platform's
+    # extractions are: a run that builds the projections downstream never skips them.
+    for type_name in EVENT_TYPES:
+        yield dg.MaterializeResult(
+            asset_key=lake_key(type_name),
+            metadata={
+                "events_written": result.written[type_name],
+                "files": [lake.store.uri(k) for k in result.files[type_name]],
+                **result.metadata(),
+            },
+        )
+
+
+@dg.sensor(
+    name=SENSOR_NAME,
+    description=(
+        "Messages waiting on the event bus -> a `lake_events` run draining them (unless one is "
+        "queued or running, or the long-lived lake writer is running)."
+    ),
+    target=lake_events,
+    minimum_interval_seconds=5,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+)
+def events_bus(
+    context: dg.SensorEvaluationContext, event_bus: EventBus, lake: ObjectStore
+) -> dg.SensorResult | dg.SkipReason:
+    try:
+        with event_bus.bus as bus:
+            pending = bus.pending()
+    except BusError as exc:
+        return dg.SkipReason(str(exc))
+    if not pending:
+        return dg.SkipReason("no messages waiting on the bus")
+    writer = live_writer(lake.store)
+    if writer is not None:
+        return dg.SkipReason(
+            f"the long-lived lake writer {writer['owner']} is draining the bus "
+            f"(heartbeat {writer['age_s']:.0f}s ago)"
+        )
+    active = context.instance.get_run_records(
+        filters=dg.RunsFilter(tags={"dagster/sensor_name": SENSOR_NAME}, statuses=IN_PROGRESS),
+        limit=1,
+    )
+    if active:
+        return dg.SkipReason(f"a drain is already under way (run {active[0].dagster_run.run_id})")
+    n = int(context.cursor or 0) + 1
+    return dg.SensorResult(
+        run_requests=[dg.RunRequest(run_key=f"{SENSOR_NAME}-{n}")],
+        cursor=str(n),
+        asset_events=[
+            dg.AssetObservation(BUS_KEY, metadata={"messages_waiting": pending}),
+        ],
+    )
