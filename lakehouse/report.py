@@ -18,6 +18,9 @@ QUERIES = {
         SELECT debtor_name, sector, live_trades, outstanding_amount,
                round(share_of_total, 3) AS share
         FROM finance.debtor_exposure ORDER BY outstanding_amount DESC LIMIT 5""",
+    "Application funnel from the event bus, latest hours": """
+        SELECT hour, submitted, decided, approved, declined, funded
+        FROM events.application_funnel ORDER BY hour DESC LIMIT 6""",
     "Default rate by funding month": """
         SELECT month, trades_funded, settled, defaulted, round(default_rate, 3) AS default_rate
         FROM finance.default_rate_monthly ORDER BY month""",
