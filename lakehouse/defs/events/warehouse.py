@@ -17,15 +17,13 @@ from lakehouse.events.projections import APPLICATION_FUNNEL, PROJECTIONS, Projec
 from lakehouse.events.projections import update as update_projection
 from lakehouse.events.schema import lake_schema
 from lakehouse.events.writer import type_prefix
-from lakehouse.storage.parquet import read_parquet
-from lakehouse.storage.quarantine import quarantine
-from lakehouse.storage.resources import ObjectStore, warehouse_file_key
-from lakehouse.transforms.current_state import BadBatch, read_batch
-
-
-class ProjectionConfig(dg.Config):
-    full_refresh: bool = False
-    """Rebuild from every event file in the lake instead of the previous result + new files."""
+from lakehouse.incremental import (
+    IncrementalConfig,
+    fail_if_rejected,
+    new_batches,
+    previous_result,
+)
+from lakehouse.storage.resources import ObjectStore
 
 
 def projection_asset(projection: Projection) -> dg.AssetsDefinition:
@@ -41,26 +39,20 @@ def projection_asset(projection: Projection) -> dg.AssetsDefinition:
     )
     def _projection(
         context: dg.AssetExecutionContext,
-        config: ProjectionConfig,
+        config: IncrementalConfig,
         lake: ObjectStore,
         warehouse: ObjectStore,
     ) -> Iterator[dg.Output]:
-        lake_store, state_file = lake.store, warehouse_file_key(context.asset_key)
-        previous = None
-        if not config.full_refresh and warehouse.store.exists(state_file):
-            previous = read_parquet(warehouse.store, state_file)
+        previous, rejected = previous_result(context, config, warehouse), {}
         cursors = lake_cursors(previous)
-        new_files, rejected = {}, {}
-        for type_name in projection.sources:
-            schema, files = lake_schema(type_name), []
-            for key in lake_store.keys(type_prefix(type_name), after=cursors.get(type_name)):
-                try:
-                    files.append((key, read_batch(lake_store, key, schema)))
-                except BadBatch as exc:
-                    rejected[key] = str(exc)
-                    moved_to = quarantine(lake_store, key, str(exc), run_id=context.run.run_id)
-                    context.log.error(f"quarantined {lake_store.uri(key)} -> {moved_to}: {exc}")
-            new_files[type_name] = files
+        new_files = {
+            t: list(
+                new_batches(
+                    context, lake.store, type_prefix(t), cursors.get(t), lake_schema(t), rejected
+                )
+            )
+            for t in projection.sources
+        }
         result = update_projection(projection, previous, new_files)
         yield dg.Output(
             result,
@@ -71,12 +63,7 @@ def projection_asset(projection: Projection) -> dg.AssetsDefinition:
                 "quarantined": rejected,
             },
         )
-        if rejected:
-            raise dg.Failure(
-                description="; ".join(f"{lake_store.uri(k)}: {r}" for k, r in rejected.items()),
-                metadata={"quarantined": rejected},
-                allow_retries=False,
-            )
+        fail_if_rejected(lake.store, rejected)
 
     return _projection
 

@@ -28,23 +28,22 @@ from lakehouse.defs.marketing.keys import (
     lake_prefix,
     state_key,
 )
+from lakehouse.incremental import (
+    IncrementalConfig,
+    fail_if_rejected,
+    new_batches,
+    previous_result,
+)
 from lakehouse.sources.google_analytics.schema import REPORTS
 from lakehouse.sources.salesforce.matching import with_company_keys
 from lakehouse.sources.salesforce.schema import OBJECTS
-from lakehouse.storage.parquet import read_parquet
-from lakehouse.storage.quarantine import quarantine
-from lakehouse.storage.resources import ObjectStore, warehouse_file_key
-from lakehouse.transforms.current_state import BadBatch, merge, read_batch, state_cursor
+from lakehouse.storage.resources import ObjectStore
+from lakehouse.transforms.current_state import merge, state_cursor
 
 COMPANY_COLUMNS = {
     "lead": ("company", "country", "registration_number"),
     "account": ("name", "billing_country", "registration_number"),
 }
-
-
-class MergeConfig(dg.Config):
-    full_refresh: bool = False
-    """Rebuild from the whole lake history instead of the previous state plus new batches."""
 
 
 def state_asset(
@@ -70,22 +69,13 @@ def state_asset(
     )
     def _current_state(
         context: dg.AssetExecutionContext,
-        config: MergeConfig,
+        config: IncrementalConfig,
         lake: ObjectStore,
         warehouse: ObjectStore,
     ) -> Iterator[dg.Output]:
-        lake_store, state_file = lake.store, warehouse_file_key(context.asset_key)
-        previous = None
-        if not config.full_refresh and warehouse.store.exists(state_file):
-            previous = read_parquet(warehouse.store, state_file)
-        batches, rejected = {}, {}
-        for batch_key in lake_store.keys(prefix, after=state_cursor(previous)):
-            try:
-                batches[batch_key] = read_batch(lake_store, batch_key, schema)
-            except BadBatch as exc:
-                rejected[batch_key] = str(exc)
-                moved_to = quarantine(lake_store, batch_key, str(exc), run_id=context.run.run_id)
-                context.log.error(f"quarantined {lake_store.uri(batch_key)} -> {moved_to}: {exc}")
+        previous, rejected = previous_result(context, config, warehouse), {}
+        after = state_cursor(previous)
+        batches = dict(new_batches(context, lake.store, prefix, after, schema, rejected))
         merged = merge(previous, batches, schema, key=key, version=version)
         state = finish(merged.state) if finish else merged.state
         yield dg.Output(
@@ -98,12 +88,7 @@ def state_asset(
                 "quarantined": rejected,
             },
         )
-        if rejected:
-            raise dg.Failure(
-                description="; ".join(f"{lake_store.uri(k)}: {r}" for k, r in rejected.items()),
-                metadata={"quarantined": rejected},
-                allow_retries=False,
-            )
+        fail_if_rejected(lake.store, rejected)
 
     return _current_state
 

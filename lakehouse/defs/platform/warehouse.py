@@ -5,17 +5,16 @@ from collections.abc import Iterator
 import dagster as dg
 
 from lakehouse.defs.platform.keys import GROUP, OWNERS, lake_key, lake_prefix, state_key
+from lakehouse.incremental import (
+    IncrementalConfig,
+    fail_if_rejected,
+    new_batches,
+    previous_result,
+)
 from lakehouse.sources.platform.extract import arrow_schema
 from lakehouse.sources.platform.schema import TABLES
-from lakehouse.storage.parquet import read_parquet
-from lakehouse.storage.quarantine import quarantine
-from lakehouse.storage.resources import ObjectStore, warehouse_file_key
-from lakehouse.transforms.current_state import BadBatch, merge, read_batch, state_cursor
-
-
-class MergeConfig(dg.Config):
-    full_refresh: bool = False
-    """Rebuild from the whole lake history instead of the previous state plus new batches."""
+from lakehouse.storage.resources import ObjectStore
+from lakehouse.transforms.current_state import merge, state_cursor
 
 
 def state_asset(table: str) -> dg.AssetsDefinition:
@@ -36,23 +35,15 @@ def state_asset(table: str) -> dg.AssetsDefinition:
     )
     def _current_state(
         context: dg.AssetExecutionContext,
-        config: MergeConfig,
+        config: IncrementalConfig,
         lake: ObjectStore,
         warehouse: ObjectStore,
     ) -> Iterator[dg.Output]:
-        lake_store, state_file = lake.store, warehouse_file_key(context.asset_key)
-        previous = None
-        if not config.full_refresh and warehouse.store.exists(state_file):
-            previous = read_parquet(warehouse.store, state_file)
-        new_keys = lake_store.keys(lake_prefix(table), after=state_cursor(previous))
-        batches, rejected = {}, {}
-        for key in new_keys:
-            try:
-                batches[key] = read_batch(lake_store, key, schema)
-            except BadBatch as exc:
-                rejected[key] = str(exc)
-                moved_to = quarantine(lake_store, key, str(exc), run_id=context.run.run_id)
-                context.log.error(f"quarantined {lake_store.uri(key)} -> {moved_to}: {exc}")
+        previous, rejected = previous_result(context, config, warehouse), {}
+        after = state_cursor(previous)
+        batches = dict(
+            new_batches(context, lake.store, lake_prefix(table), after, schema, rejected)
+        )
         merged = merge(previous, batches, schema)
         yield dg.Output(
             merged.state,
@@ -63,12 +54,7 @@ def state_asset(table: str) -> dg.AssetsDefinition:
                 "quarantined": rejected,
             },
         )
-        if rejected:
-            raise dg.Failure(
-                description="; ".join(f"{lake_store.uri(k)}: {r}" for k, r in rejected.items()),
-                metadata={"quarantined": rejected},
-                allow_retries=False,
-            )
+        fail_if_rejected(lake.store, rejected)
 
     return _current_state
 
