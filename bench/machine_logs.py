@@ -204,7 +204,10 @@ def _bench_pandas(folder: str) -> dict:
             | out["event"].isna()
             | (df["attempt"].ne("") & out["attempt"].isna())
             | (df["value"].ne("") & number("value").isna())
+            | (df["result"].ne("") & out["passed"].isna())  # unknown result code
         )
+        if len(df) and not raw.endswith(b"\n"):  # cut off mid-write
+            bad.iloc[-1] = True
         frames.append(out[~bad])
         rejected.append(lines - int((~bad).sum()))
     data = pd.concat(frames, ignore_index=True)
