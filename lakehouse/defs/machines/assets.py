@@ -23,7 +23,9 @@ from lakehouse.storage.resources import ObjectStore
 
 GROUP = "machines"
 OWNERS = ["team:manufacturing"]
-PARTITIONS_START = "2024-01-01T00"
+# The first wave. Dagster lists every wave partition (croniter: no fast path for 2-hourly) when
+# it evaluates conditions and input versions: history must not start before the data does.
+PARTITIONS_START = "2026-01-01T00"
 MAX_REJECTED_SHARE = 0.01  # a wave with more rejected lines than this warns
 
 LANDING_KEY = dg.AssetKey(["source", "machines", "landing"])
@@ -40,7 +42,7 @@ waves = dg.TimeWindowPartitionsDefinition(
     timezone="UTC",
     end_offset=1,  # the wave in progress: a machine's clock may run a little ahead
 )
-days = dg.DailyPartitionsDefinition(start_date="2024-01-01", timezone="UTC", end_offset=1)
+days = dg.DailyPartitionsDefinition(start_date="2026-01-01", timezone="UTC", end_offset=1)
 
 landing_spec = dg.AssetSpec(
     LANDING_KEY,

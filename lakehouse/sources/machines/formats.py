@@ -39,21 +39,21 @@ class Step:
     sd: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class MachineFormat:
     type: str  # lower-case type name, e.g. "smt"
     prefix: str  # machine id prefix, e.g. "SMT" (SMT-0042)
     title: str
     delimiter: str
-    columns: tuple[str, ...]  # canonical field names in file order
-    header: tuple[str, ...] | None  # the header line's names (same order), or no header
-    eol: str  # "\n" or "\r\n"
-    bom: bool  # file starts with a UTF-8 byte-order mark
-    gzip: bool  # file is gzip-compressed
+    columns: tuple[str, ...] = FIELDS  # canonical field names in file order
+    header: tuple[str, ...] | None = None  # the header line's names (same order), or no header
+    eol: str = "\n"  # "\n" or "\r\n"
+    bom: bool = False  # file starts with a UTF-8 byte-order mark
+    gzip: bool = False  # file is gzip-compressed
     extension: str  # file name extension, e.g. ".log.gz"
     ts_kind: str  # "iso_z" (ISO-8601 + Z), "iso_naive" (UTC, no zone), "strptime", "epoch_ms"
-    ts_format: str  # strftime/strptime pattern (for iso_* and strptime)
-    decimal_comma: bool  # decimal mark is ',' in value and cycle_s
+    ts_format: str = ""  # strftime/strptime pattern (for iso_* and strptime)
+    decimal_comma: bool = False  # decimal mark is ',' in value and cycle_s
     events: dict[str, str]  # canonical event -> code in the file
     results: tuple[str, str]  # (pass code, fail code)
     stations: int  # station ids are <station_prefix>1 .. <station_prefix><stations>
@@ -66,6 +66,19 @@ class MachineFormat:
         return self.columns.index("ts")
 
 
+def _names(text: str) -> tuple[str, ...]:
+    """``"a b c"`` -> ``("a", "b", "c")``: field lists, one line each."""
+    return tuple(text.split())
+
+
+def _events(test: str, prod: str, alarm: str) -> dict[str, str]:
+    return dict(zip(EVENTS, (test, prod, alarm), strict=True))
+
+
+def _steps(*steps: tuple[str, str, float, float]) -> tuple[Step, ...]:
+    return tuple(Step(*s) for s in steps)
+
+
 FORMATS: dict[str, MachineFormat] = {
     f.type: f
     for f in (
@@ -74,40 +87,24 @@ FORMATS: dict[str, MachineFormat] = {
             prefix="SMT",
             title="SMT placement line (solder-paste inspection + pick-and-place)",
             delimiter="|",
-            columns=FIELDS,
-            header=(
-                "timestamp",
-                "machine",
-                "station",
-                "event",
-                "serial",
-                "step",
-                "attempt",
-                "result",
-                "value",
-                "unit",
-                "units",
-                "cycle_s",
-                "alarm",
+            header=_names(
+                "timestamp machine station event serial step attempt result value unit units "
+                "cycle_s alarm"
             ),
-            eol="\n",
-            bom=False,
-            gzip=False,
             extension=".log",
             ts_kind="iso_z",
             ts_format="%Y-%m-%dT%H:%M:%SZ",  # with milliseconds: 2026-11-03T08:00:01.123Z
-            decimal_comma=False,
-            events={"TEST": "T", "PROD": "P", "ALARM": "A"},
+            events=_events("T", "P", "A"),
             results=("PASS", "FAIL"),
             stations=6,
             station_prefix="H",
-            steps=(
-                Step("paste_height", "um", 120.0, 8.0),
-                Step("paste_volume", "pct", 100.0, 6.0),
-                Step("offset_x", "um", 0.0, 15.0),
-                Step("offset_y", "um", 0.0, 15.0),
-                Step("rotation", "deg", 0.0, 0.4),
-                Step("pickup_vacuum", "kPa", -62.0, 3.0),
+            steps=_steps(
+                ("paste_height", "um", 120.0, 8.0),
+                ("paste_volume", "pct", 100.0, 6.0),
+                ("offset_x", "um", 0.0, 15.0),
+                ("offset_y", "um", 0.0, 15.0),
+                ("rotation", "deg", 0.0, 0.4),
+                ("pickup_vacuum", "kPa", -62.0, 3.0),
             ),
             alarms=("E101_FEEDER_EMPTY", "E204_NOZZLE_CLOG", "E310_VISION_FAIL"),
         ),
@@ -116,52 +113,28 @@ FORMATS: dict[str, MachineFormat] = {
             prefix="AOI",
             title="Automated optical inspection (Windows PC)",
             delimiter=",",
-            columns=(
-                "ts",
-                "machine_id",
-                "station_id",
-                "serial",
-                "event",
-                "step",
-                "result",
-                "attempt",
-                "value",
-                "unit",
-                "cycle_s",
-                "units",
-                "alarm",
+            columns=_names(
+                "ts machine_id station_id serial event step result attempt value unit cycle_s "
+                "units alarm"
             ),
-            header=(
-                "DateTime",
-                "Machine",
-                "Lane",
-                "Board",
-                "Event",
-                "Inspection",
-                "Verdict",
-                "Try",
-                "Score",
-                "Unit",
-                "CycleTime",
-                "Boards",
-                "AlarmCode",
+            header=_names(
+                "DateTime Machine Lane Board Event Inspection Verdict Try Score Unit CycleTime "
+                "Boards AlarmCode"
             ),
             eol="\r\n",
             bom=True,
-            gzip=False,
             extension=".csv",
             ts_kind="iso_naive",
             ts_format="%Y-%m-%d %H:%M:%S",  # with milliseconds: 2026-11-03 08:00:01.123 (UTC)
-            decimal_comma=False,
-            events={"TEST": "INSPECT", "PROD": "OUTPUT", "ALARM": "ALARM"},
+            events=_events("INSPECT", "OUTPUT", "ALARM"),
             results=("OK", "NG"),
             stations=2,
             station_prefix="L",
-            steps=(
-                Step("solder_joint", "score", 92.0, 4.0),
-                Step("polarity", "score", 97.0, 2.0),
-                Step("bridge", "score", 95.0, 3.0),
-                Step("missing_part", "score", 98.0, 1.5),
+            steps=_steps(
+                ("solder_joint", "score", 92.0, 4.0),
+                ("polarity", "score", 97.0, 2.0),
+                ("bridge", "score", 95.0, 3.0),
+                ("missing_part", "score", 98.0, 1.5),
             ),
             alarms=("CONVEYOR_JAM", "CAMERA_TIMEOUT", "LIGHT_DEGRADED"),
         ),
@@ -170,40 +143,26 @@ FORMATS: dict[str, MachineFormat] = {
             prefix="ICT",
             title="In-circuit tester (European vendor: ';' and decimal comma)",
             delimiter=";",
-            columns=(
-                "machine_id",
-                "station_id",
-                "ts",
-                "event",
-                "serial",
-                "step",
-                "attempt",
-                "result",
-                "value",
-                "unit",
-                "units",
-                "cycle_s",
-                "alarm",
+            columns=_names(
+                "machine_id station_id ts event serial step attempt result value unit units "
+                "cycle_s alarm"
             ),
-            header=None,
             eol="\r\n",
-            bom=False,
-            gzip=False,
             extension=".txt",
             ts_kind="strptime",
             ts_format="%d.%m.%Y %H:%M:%S",  # 03.11.2026 08:00:01 (UTC, whole seconds)
             decimal_comma=True,
-            events={"TEST": "TEST", "PROD": "PROD", "ALARM": "ALRM"},
+            events=_events("TEST", "PROD", "ALRM"),
             results=("P", "F"),
             stations=4,
             station_prefix="F",
-            steps=(
-                Step("R101", "Ohm", 1000.0, 5.0),
-                Step("R205", "Ohm", 4700.0, 20.0),
-                Step("C22", "nF", 100.0, 3.0),
-                Step("C48", "nF", 10.0, 0.4),
-                Step("D3_VF", "V", 0.65, 0.02),
-                Step("SHORTS", "Ohm", 0.2, 0.05),
+            steps=_steps(
+                ("R101", "Ohm", 1000.0, 5.0),
+                ("R205", "Ohm", 4700.0, 20.0),
+                ("C22", "nF", 100.0, 3.0),
+                ("C48", "nF", 10.0, 0.4),
+                ("D3_VF", "V", 0.65, 0.02),
+                ("SHORTS", "Ohm", 0.2, 0.05),
             ),
             alarms=("FIXTURE_OPEN", "PROBE_WEAR", "VACUUM_LOW"),
         ),
@@ -212,25 +171,19 @@ FORMATS: dict[str, MachineFormat] = {
             prefix="FCT",
             title="Functional tester (Linux, tab-separated, gzip-rotated)",
             delimiter="\t",
-            columns=FIELDS,
-            header=None,
-            eol="\n",
-            bom=False,
             gzip=True,
             extension=".log.gz",
             ts_kind="epoch_ms",
-            ts_format="",
-            decimal_comma=False,
-            events={"TEST": "test", "PROD": "prod", "ALARM": "alarm"},
+            events=_events("test", "prod", "alarm"),
             results=("1", "0"),
             stations=8,
             station_prefix="S",
-            steps=(
-                Step("vcc_3v3", "V", 3.3, 0.03),
-                Step("vcc_5v", "V", 5.0, 0.05),
-                Step("idle_current", "mA", 42.0, 2.5),
-                Step("boot_time", "ms", 850.0, 40.0),
-                Step("rf_power", "dBm", 14.0, 0.6),
+            steps=_steps(
+                ("vcc_3v3", "V", 3.3, 0.03),
+                ("vcc_5v", "V", 5.0, 0.05),
+                ("idle_current", "mA", 42.0, 2.5),
+                ("boot_time", "ms", 850.0, 40.0),
+                ("rf_power", "dBm", 14.0, 0.6),
             ),
             alarms=("PSU_OVERCURRENT", "DUT_NO_BOOT", "SCANNER_ERROR"),
         ),
@@ -239,35 +192,12 @@ FORMATS: dict[str, MachineFormat] = {
             prefix="BRN",
             title="Burn-in chamber controller (Windows export, gzip)",
             delimiter=",",
-            columns=(
-                "ts",
-                "machine_id",
-                "station_id",
-                "event",
-                "serial",
-                "attempt",
-                "step",
-                "value",
-                "unit",
-                "result",
-                "units",
-                "cycle_s",
-                "alarm",
+            columns=_names(
+                "ts machine_id station_id event serial attempt step value unit result units "
+                "cycle_s alarm"
             ),
-            header=(
-                "time",
-                "chamber",
-                "slot",
-                "type",
-                "sn",
-                "run",
-                "param",
-                "reading",
-                "uom",
-                "status",
-                "qty",
-                "duration_s",
-                "code",
+            header=_names(
+                "time chamber slot type sn run param reading uom status qty duration_s code"
             ),
             eol="\r\n",
             bom=True,
@@ -275,16 +205,15 @@ FORMATS: dict[str, MachineFormat] = {
             extension=".csv.gz",
             ts_kind="strptime",
             ts_format="%Y/%m/%d %H:%M:%S",  # 2026/11/03 08:00:01 (UTC, whole seconds)
-            decimal_comma=False,
-            events={"TEST": "TST", "PROD": "PRD", "ALARM": "ALM"},
+            events=_events("TST", "PRD", "ALM"),
             results=("PASS", "FAIL"),
             stations=12,
             station_prefix="SLOT",
-            steps=(
-                Step("chamber_temp", "C", 85.0, 0.8),
-                Step("humidity", "pct", 85.0, 1.5),
-                Step("leakage", "uA", 1.2, 0.2),
-                Step("voltage_drift", "mV", 0.0, 4.0),
+            steps=_steps(
+                ("chamber_temp", "C", 85.0, 0.8),
+                ("humidity", "pct", 85.0, 1.5),
+                ("leakage", "uA", 1.2, 0.2),
+                ("voltage_drift", "mV", 0.0, 4.0),
             ),
             alarms=("TEMP_OVERSHOOT", "DOOR_OPEN", "HEATER_FAULT"),
         ),

@@ -39,6 +39,16 @@ from lakehouse.transforms.machine_logs import (
 PARSED_PREFIX = "machines/parsed"
 REJECTED_PREFIX = "quarantine/machines/rejected_lines"
 PARQUET_OPTIONS = {"compression": "zstd", "compression_level": 1}
+# Parsed parts: dictionary pages only for the few-valued text columns (a serial number is
+# nearly unique: trying to dictionary-encode it costs time for nothing), statistics only on
+# the time (what a reader prunes on).
+PART_OPTIONS = {
+    **PARQUET_OPTIONS,
+    "use_dictionary": [
+        *("machine_type", "machine_id", "station_id", "event", "step", "unit", "alarm", "file")
+    ],
+    "write_statistics": ["ts"],
+}
 
 
 @dataclass
@@ -46,7 +56,7 @@ class WaveParse:
     files: int = 0  # raw files in the wave
     parsed: int = 0  # parsed by this run
     already_parsed: int = 0
-    exact_path: int = 0  # files that needed the slower path (bad fields)
+    exact_path: int = 0  # files with an unparsable value (converted value by value)
     bytes_in: int = 0  # as stored (compressed or not)
     bytes_uncompressed: int = 0
     lines: int = 0
@@ -65,9 +75,9 @@ def rejected_key(wave: str, name: str) -> str:
     return f"{REJECTED_PREFIX}/wave={wave}/{name}.parquet"
 
 
-def _write(store: Store, key: str, table: pa.Table) -> None:
+def _write(store: Store, key: str, table: pa.Table, options: dict = PARQUET_OPTIONS) -> None:
     with store.atomic_open(key) as f:
-        pq.write_table(table, f, **PARQUET_OPTIONS)
+        pq.write_table(table, f, **options)
 
 
 def _read_raw(store: Store, key: str) -> bytes:
@@ -105,7 +115,7 @@ def parse_wave(
         if parsed.file_problem:
             quarantine(lake, key, parsed.file_problem, run_id=run_id)
         else:
-            _write(warehouse, part_key(wave, name), parsed.table)
+            _write(warehouse, part_key(wave, name), parsed.table, PART_OPTIONS)
         reasons = Counter(r.split(" '")[0] for r in parsed.rejected.column("reason").to_pylist())
         counts = (parsed.lines, parsed.table.num_rows, parsed.rejected.num_rows)
         return (
