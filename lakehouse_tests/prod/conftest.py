@@ -1,0 +1,174 @@
+"""The production topology for a test: deploy/dagster.yaml on a fresh PostgreSQL database, a
+fresh RabbitMQ virtual host, compute logs on moto's S3, two real Celery workers and the daemon
+(the webserver on request), every one its own process group, all stopped even on failure."""
+
+import os
+import shutil
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from lakehouse import prod
+from lakehouse.emulators import free_port
+
+CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+AMQP = os.environ.get("LAKEHOUSE_TEST_AMQP_URL", "pyamqp://guest:guest@127.0.0.1:5672")
+WORKERS = ("worker1", "worker2")
+TIMEOUT = 600  # seconds for a phase on a loaded 2-core machine
+FINISHED = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
+
+
+def _rabbitmqctl(*args: str) -> bool:
+    ctl = shutil.which("rabbitmqctl")
+    if ctl is None:
+        return False
+    return subprocess.run([ctl, *args], capture_output=True, check=False).returncode == 0
+
+
+@pytest.fixture
+def broker_url() -> Iterator[str]:
+    """A RabbitMQ virtual host of this test's own (the default one without rabbitmqctl)."""
+    import kombu
+
+    vhost = f"lakehouse_test_{uuid.uuid4().hex[:8]}"
+    own = _rabbitmqctl("add_vhost", vhost) and _rabbitmqctl(
+        "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"
+    )
+    url = f"{AMQP}/{vhost}" if own else f"{AMQP}//"
+    try:
+        with kombu.Connection(url, connect_timeout=5) as conn:
+            conn.ensure_connection(max_retries=1)
+    except Exception as exc:
+        if own:
+            _rabbitmqctl("delete_vhost", vhost)
+        if CI:
+            pytest.fail(f"CI requires RabbitMQ at {AMQP}: {exc}")
+        pytest.skip(f"RabbitMQ unreachable at {AMQP}: {exc}")
+    yield url
+    if own:
+        _rabbitmqctl("delete_vhost", vhost)
+
+
+@dataclass
+class Topology:
+    """The running services and the instance they share."""
+
+    dir: Path
+    env: dict[str, str]
+    services: dict[str, prod.Service] = field(default_factory=dict)
+
+    def start(self, name: str, argv: list[str]) -> prod.Service:
+        service = prod.start(name, argv, self.env, self.dir / "logs" / f"{name}.log")
+        self.services[name] = service
+        return service
+
+    def start_workers(self, names=WORKERS) -> None:
+        for name in names:
+            self.start(name, prod.worker_argv(name))
+
+    def start_daemon(self) -> prod.Service:
+        return self.start("daemon", prod.daemon_argv())
+
+    def start_webserver(self) -> str:
+        port = free_port()
+        self.start("webserver", prod.webserver_argv(port))
+        return f"http://127.0.0.1:{port}"
+
+    def stop(self, name: str) -> None:
+        self.services.pop(name).stop()
+
+    def stop_all(self) -> None:
+        for name in list(self.services):
+            self.stop(name)
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {n} ---\n{s.tail()}" for n, s in self.services.items())
+
+    def wait(self, what: str, condition: Callable[[], bool], timeout: float = TIMEOUT) -> None:
+        """Poll ``condition`` until it holds; fail with every service's log tail otherwise."""
+        deadline, error = time.monotonic() + timeout, None
+        while time.monotonic() < deadline:
+            try:
+                if condition():
+                    return
+            except Exception as exc:  # e.g. the database restarting: ask again
+                error = exc
+            dead = [n for n, s in self.services.items() if not s.alive()]
+            if dead:
+                pytest.fail(f"{dead} exited while waiting for {what}\n{self.logs()}")
+            time.sleep(1)
+        pytest.fail(f"timed out waiting for {what} (last error {error!r})\n{self.logs()}")
+
+
+def topology_env(pg_url: str, broker_url: str, bucket: str, dagster_home: Path) -> dict:
+    return {
+        **prod.pg_env(pg_url),
+        "DAGSTER_HOME": str(dagster_home),
+        "DAGSTER_CELERY_BROKER_URL": broker_url,
+        "DAGSTER_COMPUTE_LOGS_BUCKET": bucket,
+        "LAKEHOUSE_EXECUTOR": "celery",
+    }
+
+
+@pytest.fixture
+def dagster_pg_url(pg_url) -> str:
+    """The instance's database: a fresh one on the shared server (a test may override)."""
+    return pg_url
+
+
+@pytest.fixture
+def topology(
+    settings, dagster_pg_url, broker_url, cloud_env, tmp_path, monkeypatch
+) -> Iterator[Topology]:
+    """Nothing started yet: the test starts what it needs; everything is stopped after it."""
+    home = prod.write_dagster_home(tmp_path / "dagster-prod")
+    env = topology_env(dagster_pg_url, broker_url, cloud_env.s3_bucket, home)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    top = Topology(tmp_path, env)
+    try:
+        yield top
+    finally:
+        top.stop_all()
+
+
+@pytest.fixture
+def prod_instance(topology) -> Iterator[dg.DagsterInstance]:
+    with dg.DagsterInstance.get() as instance:
+        yield instance
+
+
+def step_workers(instance: dg.DagsterInstance, run_id: str) -> list[tuple[str, str]]:
+    """(step key, Celery worker name) for every step execution a worker began, in order."""
+    out = []
+    for record in instance.all_logs(run_id, of_type=dg.DagsterEventType.ENGINE_EVENT):
+        event = record.dagster_event
+        entries = event.engine_event_data.metadata if event.engine_event_data else {}
+        worker = entries.get("Celery worker")
+        if worker is not None:
+            out.append((event.step_key, str(worker.value).split("@")[0]))
+    return out
+
+
+def runs_of(instance: dg.DagsterInstance, sensor: str) -> list[dg.DagsterRun]:
+    return instance.get_runs(dg.RunsFilter(tags={"dagster/sensor_name": sensor}))
+
+
+def all_finished(runs: list[dg.DagsterRun], count: int) -> bool:
+    return len(runs) >= count and all(r.status in FINISHED for r in runs)
+
+
+def age_files(root: Path, seconds: float = 120) -> None:
+    """Files written long ago are complete at the landing sensor's first sight."""
+    then = time.time() - seconds
+    for path in root.rglob("*"):
+        if path.is_file():
+            with suppress(FileNotFoundError):
+                os.utime(path, (then, then))
