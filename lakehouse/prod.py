@@ -11,7 +11,7 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -118,6 +118,7 @@ class Service:
 
     def stop(self, timeout: float = 30.0) -> None:
         _terminate(self.pid, timeout)
+        self.popen.poll()  # reaped
 
     def tail(self, lines: int = 60) -> str:
         text = self.log.read_text(errors="replace") if self.log.exists() else ""
@@ -142,3 +143,42 @@ def start(name: str, argv: list[str], env: dict[str, str], log: Path, attached=T
             preexec_fn=_die_with_parent() if attached else None,
         )
     return Service(name, popen, log)
+
+
+@dataclass
+class Topology:
+    """The services of one production topology, sharing one environment."""
+
+    dir: Path  # logs/ goes here
+    env: dict[str, str]
+    attached: bool = True
+    services: dict[str, Service] = field(default_factory=dict)
+
+    def start(self, name: str, argv: list[str]) -> Service:
+        log = self.dir / "logs" / f"{name}.log"
+        self.services[name] = start(name, argv, self.env, log, self.attached)
+        return self.services[name]
+
+    def start_workers(self, names: tuple[str, ...] = ("worker1", "worker2")) -> None:
+        for name in names:
+            self.start(name, worker_argv(name))
+
+    def start_daemon(self) -> Service:
+        return self.start("daemon", daemon_argv())
+
+    def start_webserver(self, port: int | None = None) -> str:
+        from lakehouse.emulators import free_port
+
+        port = port or free_port()
+        self.start("webserver", webserver_argv(port))
+        return f"http://127.0.0.1:{port}"
+
+    def stop(self, name: str) -> None:
+        self.services.pop(name).stop()
+
+    def stop_all(self) -> None:
+        for name in list(self.services):
+            self.stop(name)
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {n} ---\n{s.tail()}" for n, s in self.services.items())

@@ -9,18 +9,16 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import suppress
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import dagster as dg
 import pytest
 
 from lakehouse import prod
-from lakehouse.emulators import free_port
 
 CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 AMQP = os.environ.get("LAKEHOUSE_TEST_AMQP_URL", "pyamqp://guest:guest@127.0.0.1:5672")
-WORKERS = ("worker1", "worker2")
+WORKERS = ("worker1", "worker2")  # what Topology.start_workers starts
 TIMEOUT = 600  # seconds for a phase on a loaded 2-core machine
 FINISHED = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
 
@@ -56,40 +54,8 @@ def broker_url() -> Iterator[str]:
         _rabbitmqctl("delete_vhost", vhost)
 
 
-@dataclass
-class Topology:
-    """The running services and the instance they share."""
-
-    dir: Path
-    env: dict[str, str]
-    services: dict[str, prod.Service] = field(default_factory=dict)
-
-    def start(self, name: str, argv: list[str]) -> prod.Service:
-        service = prod.start(name, argv, self.env, self.dir / "logs" / f"{name}.log")
-        self.services[name] = service
-        return service
-
-    def start_workers(self, names=WORKERS) -> None:
-        for name in names:
-            self.start(name, prod.worker_argv(name))
-
-    def start_daemon(self) -> prod.Service:
-        return self.start("daemon", prod.daemon_argv())
-
-    def start_webserver(self) -> str:
-        port = free_port()
-        self.start("webserver", prod.webserver_argv(port))
-        return f"http://127.0.0.1:{port}"
-
-    def stop(self, name: str) -> None:
-        self.services.pop(name).stop()
-
-    def stop_all(self) -> None:
-        for name in list(self.services):
-            self.stop(name)
-
-    def logs(self) -> str:
-        return "\n".join(f"--- {n} ---\n{s.tail()}" for n, s in self.services.items())
+class Topology(prod.Topology):
+    """The services, with a wait that fails the test with every service's log tail."""
 
     def wait(self, what: str, condition: Callable[[], bool], timeout: float = TIMEOUT) -> None:
         """Poll ``condition`` until it holds; fail with every service's log tail otherwise."""
