@@ -322,10 +322,20 @@ def prod() -> None:
 @click.option("--port", default=3000, show_default=True, help="The webserver's port.")
 def prod_up(port: int) -> None:
     """Start the emulators, the webserver, the daemon and two Celery workers, detached."""
+    import sqlalchemy as sa
+
+    from lakehouse.emulators import EmulatorError
     from lakehouse.prod_local import state_dir, up
 
     home = Settings.from_env().home
-    up(home, port)
+    try:
+        up(home, port)
+    except sa.exc.OperationalError as exc:
+        raise click.ClickException(
+            f"PostgreSQL unreachable (set LAKEHOUSE_PG_ADMIN_URL): {str(exc.orig).splitlines()[0]}"
+        ) from exc
+    except (RuntimeError, EmulatorError) as exc:
+        raise click.ClickException(str(exc)) from exc
     click.echo(f"production topology up: http://127.0.0.1:{port}")
     click.echo(f"  logs {state_dir(home) / 'logs'}; env: source {state_dir(home) / 'prod.env'}")
 

@@ -8,6 +8,7 @@ On several machines the same processes run on different hosts with the same envi
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -57,6 +58,11 @@ def ensure_database(admin_url: str, name: str) -> str:
     return sa.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
 
 
+# Launching a run waits for its process to load the code location; on a loaded host that takes
+# longer than gRPC's default 60 s, and the launch would fail.
+GRPC_TIMEOUT_ENV = {"DAGSTER_GRPC_TIMEOUT_SECONDS": "300"}
+
+
 def pg_env(url: str) -> dict[str, str]:
     """The ``DAGSTER_PG_*`` variables deploy/dagster.yaml reads, from a database URL."""
     u = sa.make_url(url)
@@ -101,6 +107,18 @@ def worker_argv(name: str, concurrency: int = 1) -> list[str]:
     ]
 
 
+def stop_group(pgid: int, grace: float) -> None:
+    """Wait ``grace`` seconds for every process of the group to exit, then SIGKILL the rest."""
+    deadline = time.monotonic() + grace
+    try:
+        while time.monotonic() < deadline:
+            os.killpg(pgid, 0)
+            time.sleep(0.2)
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
 @dataclass
 class Service:
     """One process group: the daemon, the webserver or a worker."""
@@ -117,8 +135,10 @@ class Service:
         return _alive(self.pid)
 
     def stop(self, timeout: float = 30.0) -> None:
+        """SIGTERM the group, SIGKILL what lingers (e.g. the daemon's code server)."""
         _terminate(self.pid, timeout)
         self.popen.poll()  # reaped
+        stop_group(self.pid, grace=10)
 
     def tail(self, lines: int = 60) -> str:
         text = self.log.read_text(errors="replace") if self.log.exists() else ""

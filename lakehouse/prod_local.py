@@ -47,6 +47,7 @@ def up(home: Path, port: int = 3000) -> dict[str, str]:
     env = {
         **{k: v for k, v in emu.env.items() if not k.startswith("LAKEHOUSE_")},
         **prod.pg_env(prod.ensure_database(admin, DATABASE)),
+        **prod.GRPC_TIMEOUT_ENV,
         "DAGSTER_HOME": str(prod.write_dagster_home(state / "dagster")),
         "DAGSTER_CELERY_BROKER_URL": os.environ.get("DAGSTER_CELERY_BROKER_URL", BROKER_URL),
         "DAGSTER_COMPUTE_LOGS_BUCKET": LOGS_BUCKET,

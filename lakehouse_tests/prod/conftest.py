@@ -20,6 +20,7 @@ CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 AMQP = os.environ.get("LAKEHOUSE_TEST_AMQP_URL", "pyamqp://guest:guest@127.0.0.1:5672")
 WORKERS = ("worker1", "worker2")  # what Topology.start_workers starts
 TIMEOUT = 600  # seconds for a phase on a loaded 2-core machine
+WAVE_TAG, RETRY_OF = "lakehouse/wave", "dagster/parent_run_id"
 FINISHED = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
 
 
@@ -76,6 +77,7 @@ class Topology(prod.Topology):
 def topology_env(pg_url: str, broker_url: str, bucket: str, dagster_home: Path) -> dict:
     return {
         **prod.pg_env(pg_url),
+        **prod.GRPC_TIMEOUT_ENV,
         "DAGSTER_HOME": str(dagster_home),
         "DAGSTER_CELERY_BROKER_URL": broker_url,
         "DAGSTER_COMPUTE_LOGS_BUCKET": bucket,
@@ -123,12 +125,37 @@ def step_workers(instance: dg.DagsterInstance, run_id: str) -> list[tuple[str, s
     return out
 
 
-def runs_of(instance: dg.DagsterInstance, sensor: str) -> list[dg.DagsterRun]:
-    return instance.get_runs(dg.RunsFilter(tags={"dagster/sensor_name": sensor}))
+def wave_runs(instance: dg.DagsterInstance) -> list[dg.DagsterRun]:
+    """Every run of a machine-log wave (the landing sensor's requests and their retries)."""
+    return [r for r in instance.get_runs() if WAVE_TAG in r.tags]
 
 
-def all_finished(runs: list[dg.DagsterRun], count: int) -> bool:
-    return len(runs) >= count and all(r.status in FINISHED for r in runs)
+def latest_by_wave(instance: dg.DagsterInstance) -> dict[str, dg.DagsterRun]:
+    """Each wave's newest run: a run the platform retried (e.g. a launch that timed out on a
+    loaded machine) is followed by its retry."""
+    latest: dict[str, dg.DagsterRun] = {}
+    for run in wave_runs(instance):  # newest first
+        latest.setdefault(run.tags[WAVE_TAG], run)
+    return latest
+
+
+def waves_done(instance: dg.DagsterInstance, count: int) -> bool:
+    """``count`` waves whose latest run has finished and will not be retried."""
+    latest = latest_by_wave(instance).values()
+    return len(latest) >= count and all(
+        r.status in FINISHED and not r.is_complete_and_waiting_to_retry for r in latest
+    )
+
+
+def assert_one_request_per_wave(instance: dg.DagsterInstance) -> dict[str, dg.DagsterRun]:
+    """Each wave requested once by the sensor, its latest run a success; returns those."""
+    requested = [r for r in wave_runs(instance) if RETRY_OF not in r.tags]
+    waves = [r.tags[WAVE_TAG] for r in requested]
+    assert len(set(waves)) == len(waves), f"a wave requested twice: {sorted(waves)}"
+    latest = latest_by_wave(instance)
+    failed = {w: r.status for w, r in latest.items() if r.status != dg.DagsterRunStatus.SUCCESS}
+    assert not failed, failed
+    return latest
 
 
 def age_files(root: Path, seconds: float = 120) -> None:
