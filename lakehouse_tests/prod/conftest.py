@@ -19,7 +19,7 @@ from lakehouse import prod
 CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 AMQP = os.environ.get("LAKEHOUSE_TEST_AMQP_URL", "pyamqp://guest:guest@127.0.0.1:5672")
 WORKERS = ("worker1", "worker2")  # what Topology.start_workers starts
-TIMEOUT = 600  # seconds for a phase on a loaded 2-core machine
+TIMEOUT = 1200  # seconds for a phase on a loaded 2-core machine
 WAVE_TAG, RETRY_OF = "lakehouse/wave", "dagster/parent_run_id"
 FINISHED = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
 

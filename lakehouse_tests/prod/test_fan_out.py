@@ -30,7 +30,7 @@ GROUPS = ["platform", "marketing", "machines", "catalog", "teams_underwriting", 
 SCREENSHOT = PROJECT_ROOT / "docs" / "prod-asset-graph.png"  # LAKEHOUSE_UPDATE_SCREENSHOTS=1
 
 
-@pytest.mark.timeout(1800, method="signal")
+@pytest.mark.timeout(2400, method="signal")
 def test_wave_runs_fan_out_over_two_celery_workers(settings, topology, prod_instance, tmp_path):
     require_chromium()
     landing, lake, warehouse = (

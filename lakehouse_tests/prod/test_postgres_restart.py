@@ -58,7 +58,7 @@ def _land(landing: Store, waves: int, start=None):
     return out
 
 
-@pytest.mark.timeout(1500, method="signal")
+@pytest.mark.timeout(2400, method="signal")
 def test_daemon_reconnects_after_postgres_restart(settings, pg, topology, prod_instance):
     landing, lake, warehouse = (
         Store(u) for u in (settings.landing_url, settings.lake_url, settings.warehouse_url)

@@ -21,7 +21,7 @@ from lakehouse_tests.prod.conftest import WORKERS, age_files, step_workers, wave
 PARSED_STEP = PARSED_KEY.to_python_identifier()
 
 
-@pytest.mark.timeout(1500, method="signal")
+@pytest.mark.timeout(2400, method="signal")
 def test_worker_killed_mid_step_the_other_worker_finishes_the_run(
     settings, topology, prod_instance
 ):
