@@ -46,5 +46,12 @@ emulators: install  ## moto (S3/SQS/Glue) + Azurite (Blob/Queue) on loopback, in
 emulators-down: install  ## stop them; removes $(LAKEHOUSE_HOME)/emulators.env
 	$(UV) run lakehouse emulators down
 
+.PHONY: prod-local prod-local-down
+prod-local: install  ## production topology here: PostgreSQL, RabbitMQ, emulators, webserver, daemon, 2 Celery workers
+	$(UV) run lakehouse prod up
+
+prod-local-down: install  ## stop it (and the emulators)
+	$(UV) run lakehouse prod down
+
 clean:
 	rm -rf .lakehouse

@@ -320,6 +320,56 @@ def emulators_down() -> None:
     click.echo(f"emulators stopped: {', '.join(stopped)}" if stopped else "emulators not running")
 
 
+@main.group()
+def prod() -> None:
+    """The production topology on this machine (PostgreSQL, RabbitMQ, Celery workers)."""
+
+
+@prod.command("up")
+@click.option("--port", default=3000, show_default=True, help="The webserver's port.")
+def prod_up(port: int) -> None:
+    """Start the emulators, the webserver, the daemon and two Celery workers, detached."""
+    import sqlalchemy as sa
+
+    from lakehouse.emulators import EmulatorError
+    from lakehouse.prod_local import state_dir, up
+
+    home = Settings.from_env().home
+    try:
+        up(home, port)
+    except sa.exc.OperationalError as exc:
+        raise click.ClickException(
+            f"PostgreSQL unreachable (set LAKEHOUSE_PG_ADMIN_URL): {str(exc.orig).splitlines()[0]}"
+        ) from exc
+    except (RuntimeError, EmulatorError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"production topology up: http://127.0.0.1:{port}")
+    click.echo(f"  logs {state_dir(home) / 'logs'}; env: source {state_dir(home) / 'prod.env'}")
+
+
+@prod.command("down")
+def prod_down() -> None:
+    """Stop everything `lakehouse prod up` started."""
+    from lakehouse.prod_local import down
+
+    stopped = down(Settings.from_env().home)
+    click.echo(f"stopped: {', '.join(stopped)}" if stopped else "nothing running")
+
+
+@prod.command("instance")
+@click.option(
+    "--with",
+    "overlays",
+    multiple=True,
+    help="A file under deploy/ replacing blocks: compute-logs-azure.yaml, ecs/run-launcher.yaml.",
+)
+def prod_instance(overlays: tuple[str, ...]) -> None:
+    """Print the production dagster.yaml (deploy/dagster.yaml with any overlays)."""
+    from lakehouse.prod import instance_yaml
+
+    click.echo(instance_yaml(*overlays), nl=False)
+
+
 @main.command(context_settings={"ignore_unknown_options": True})
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def dev(args: tuple[str, ...]) -> None:

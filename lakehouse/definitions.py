@@ -4,6 +4,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from lakehouse.executors import executor
 from lakehouse.policies.catalog import catalog_asset
 from lakehouse.policies.replication import replication_definitions
 from lakehouse.settings import Settings
@@ -14,7 +15,8 @@ def build_definitions() -> dg.Definitions:
     specs = defs.resolve_all_asset_specs()
     projections = [s for s in specs if s.key.path[0] == "warehouse"]
     lake_assets = [s for s in specs if s.key.path[0] == "lake"]
-    replicated = Settings.from_env().replica_url is not None
+    settings = Settings.from_env()
+    replicated = settings.replica_url is not None
     policies = dg.Definitions(
         # Every warehouse projection is catalogued.
         assets=[catalog_asset(projections)],
@@ -27,9 +29,10 @@ def build_definitions() -> dg.Definitions:
                 minimum_interval_seconds=15,
             )
         ],
-        # Steps here are I/O and DuckDB (which parallelises itself): a process per step would
-        # only add seconds of start-up to every run.
-        executor=dg.in_process_executor,
+        # Steps here are I/O and DuckDB (which parallelises itself): on one machine a process
+        # per step would only add seconds of start-up to every run (the local default); in
+        # production LAKEHOUSE_EXECUTOR spreads steps over workers on several hosts.
+        executor=executor(settings.executor),
     )
     return dg.Definitions.merge(
         defs,

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PROFILES = ("local", "aws", "azure", "multicloud")
+EXECUTORS = ("in_process", "multiprocess", "celery", "k8s")
 
 # Default store URLs per profile; "{home}" is LAKEHOUSE_HOME.
 _DEFAULTS: dict[str, dict[str, str | None]] = {
@@ -59,6 +60,8 @@ class Settings:
     bus_url: str
     platform_db_url: str
     catalog_url: str
+    executor: str = "in_process"
+    """Where a run's steps execute (``LAKEHOUSE_EXECUTOR``, see lakehouse/executors.py)."""
 
     def store_urls(self) -> dict[str, str]:
         """The object stores in use, by name (``lake``, ``replica``, ...)."""
@@ -76,6 +79,12 @@ class Settings:
         if profile not in PROFILES:
             raise SettingsError(
                 f"LAKEHOUSE_PROFILE={profile!r} is not a profile; use one of {', '.join(PROFILES)}"
+            )
+        executor = env.get("LAKEHOUSE_EXECUTOR", "in_process")
+        if executor not in EXECUTORS:
+            raise SettingsError(
+                f"LAKEHOUSE_EXECUTOR={executor!r} is not an executor; use one of "
+                f"{', '.join(EXECUTORS)}"
             )
         home = Path(env.get("LAKEHOUSE_HOME", ".lakehouse")).resolve()
         defaults = {k: v and v.format(home=home) for k, v in _DEFAULTS[profile].items()}
@@ -95,4 +104,5 @@ class Settings:
             or f"sqlite:///{home / 'platform.sqlite'}",
             # The catalog sits beside the warehouse it describes: <warehouse>.duckdb
             catalog_url=env.get("LAKEHOUSE_CATALOG_URL") or f"{url('warehouse')}.duckdb",
+            executor=executor,
         )
