@@ -125,7 +125,9 @@ ORDER BY week, channel
 CHANNELS = {"web": WEB, "unknown": UNKNOWN, "platform_direct": PLATFORM_DIRECT}
 
 
-def _connect(tables: dict[str, pa.Table]) -> duckdb.DuckDBPyConnection:
+def connect(tables: dict[str, pa.Table]) -> duckdb.DuckDBPyConnection:
+    """A connection with every table in ``TABLES_USED`` (by name), the companies keyed for
+    matching and the ``lead_matches`` view: what both functions below query."""
     con = duckdb.connect()
     for name in TABLES_USED:
         con.register(name, tables[name])
@@ -140,17 +142,14 @@ def _connect(tables: dict[str, pa.Table]) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def funnel_weekly(tables: dict[str, pa.Table]) -> pa.Table:
-    """The funnel by week and channel (see the module docstring), from the current state of
-    every table in ``TABLES_USED`` (by name)."""
-    con = _connect(tables)
+def funnel_weekly(con: duckdb.DuckDBPyConnection) -> pa.Table:
+    """The funnel by week and channel (see the module docstring), on a :func:`connect`."""
     con.execute(FUNNEL_SQL.format(**CHANNELS))
     return con.sql(RATES_SQL.format(**CHANNELS)).to_arrow_table()
 
 
-def match_rates(tables: dict[str, pa.Table]) -> dict[str, float | int]:
+def match_rates(con: duckdb.DuckDBPyConnection) -> dict[str, float | int]:
     """How well leads join the platform: leads matched, and sellers reached through a lead."""
-    con = _connect(tables)
     leads, matched = con.execute("SELECT count(*), count(company_id) FROM lead_matches").fetchone()
     sellers, with_lead = con.execute(
         """SELECT count(*), count(m.company_id)

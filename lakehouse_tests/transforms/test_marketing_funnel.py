@@ -6,7 +6,7 @@ from decimal import Decimal
 import pyarrow as pa
 
 from lakehouse.sources.salesforce.matching import with_company_keys
-from lakehouse.transforms.marketing_funnel import funnel_weekly, match_rates
+from lakehouse.transforms.marketing_funnel import connect, funnel_weekly, match_rates
 
 W1, W2 = dt.date(2026, 3, 2), dt.date(2026, 3, 9)  # two Mondays
 
@@ -102,7 +102,7 @@ COLUMNS = (
 
 
 def test_funnel_counts_each_stage_by_first_touch_channel_and_week():
-    funnel = funnel_weekly(_tables())
+    funnel = funnel_weekly(connect(_tables()))
     assert all(funnel.schema.field(c).type == pa.int64() for c in COLUMNS[:-1])
     assert funnel.schema.field("funded_volume").type == pa.decimal128(18, 2)
     rows = {(r["week"], r["channel"]): r for r in funnel.to_pylist()}
@@ -128,7 +128,7 @@ def test_funnel_counts_each_stage_by_first_touch_channel_and_week():
 
 
 def test_match_rates_count_live_leads_and_sellers_reached_through_one():
-    assert match_rates(_tables()) == {
+    assert match_rates(connect(_tables())) == {
         "leads": 6,  # L6 is deleted
         "leads_matched": 4,  # L4's name is ambiguous, L7 matches nothing
         "lead_match_rate": 4 / 6,

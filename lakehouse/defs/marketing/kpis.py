@@ -33,12 +33,13 @@ assert set(INPUTS) == set(marketing_funnel.TABLES_USED)
     automation_condition=dg.AutomationCondition.eager(),
 )
 def funnel(context: dg.AssetExecutionContext, **tables: pa.Table) -> dg.Output[pa.Table]:
-    rates = marketing_funnel.match_rates(tables)
+    con = marketing_funnel.connect(tables)  # keys the companies and matches the leads once
+    rates = marketing_funnel.match_rates(con)
     context.log.info(
         f"{rates['leads_matched']} of {rates['leads']} leads matched a platform company; "
         f"{rates['sellers_with_a_lead']} of {rates['sellers_applied']} sellers came via a lead"
     )
-    return dg.Output(marketing_funnel.funnel_weekly(tables), metadata=rates)
+    return dg.Output(marketing_funnel.funnel_weekly(con), metadata=rates)
 
 
 @dg.asset_check(
