@@ -147,6 +147,9 @@ def _bench_duckdb(folder: str) -> dict:
 
 
 def _bench_pandas(folder: str) -> dict:
+    import gzip
+    import re
+
     import pandas as pd
 
     from lakehouse.sources.machines.formats import BY_PREFIX
@@ -164,15 +167,20 @@ def _bench_pandas(folder: str) -> dict:
             keep_default_na=False,
             encoding="utf-8-sig",
             on_bad_lines="skip",
+            skip_blank_lines=False,
             quoting=3,
         )
-        with path.open("rb") as f:  # lines as written (for the rejected count)
+        with path.open("rb") as f:  # lines as written (rejected count, field count)
             raw = f.read()
         if fmt.gzip:
-            import gzip
-
             raw = gzip.decompress(raw)
-        lines = raw.count(b"\n") + (0 if raw.endswith(b"\n") else 1) - (1 if fmt.header else 0)
+        text = pd.Series(raw.decode("utf-8-sig", errors="replace").split("\n"))
+        text = text.iloc[(1 if fmt.header else 0) : len(text) - raw.endswith(b"\n")]
+        lines = len(text)
+        # pandas pads a line with too few fields with empty strings: count them on the text
+        # (lines with too many were skipped by read_csv, so they leave the alignment).
+        fields = text.str.count(re.escape(fmt.delimiter)).to_numpy() + 1
+        short = fields[fields <= len(fmt.columns)] < len(fmt.columns)
         if fmt.ts_kind == "epoch_ms":
             ts = pd.to_datetime(pd.to_numeric(df["ts"], errors="coerce"), unit="ms", utc=True)
         elif fmt.ts_kind == "strptime":
@@ -199,7 +207,7 @@ def _bench_pandas(folder: str) -> dict:
             }
         )
         bad = (
-            df["alarm"].isna()  # too few fields
+            pd.Series(short, index=df.index)
             | out["hour"].isna()
             | out["event"].isna()
             | (df["attempt"].ne("") & out["attempt"].isna())
