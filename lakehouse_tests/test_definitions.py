@@ -36,3 +36,20 @@ def test_every_asset_is_documented_owned_grouped_and_kinded(defs):
         assert spec.group_name and spec.group_name != "default", f"{name} has no group"
         assert spec.kinds, f"{name} has no kinds"
         assert spec.key.path[0] in {"source", "lake", "replica", "warehouse", "catalog"}, name
+
+
+def test_each_replica_copy_holds_its_lake_writers_pool(defs):
+    """A writer uploading several files at once (a machine-log take) is never listed half-way
+    by the copy to the replica: both hold the prefix's pool, so they never overlap."""
+    from lakehouse.policies.replication import replica_key
+
+    writers = [
+        a
+        for a in defs.resolve_asset_graph().assets_defs
+        if len(a.keys) == 1 and next(iter(a.keys)).path[0] == "lake"
+    ]
+    assert writers
+    for writer in writers:
+        (key,) = writer.keys
+        copy = defs.get_assets_def(replica_key(key))
+        assert copy.node_def.pool == writer.node_def.pool, key.to_user_string()

@@ -35,7 +35,9 @@ def replica_asset(lake_spec: dg.AssetSpec) -> dg.AssetsDefinition:
         owners=list(lake_spec.owners),
         kinds={"parquet"},
         tags={"layer": "replica"},
-        pool=f"replica:{prefix}",
+        # The writer's pool (lake assets write ``<prefix>`` under ``lake:<prefix>``): a copy
+        # never lists a prefix while its writer is still uploading several files at once.
+        pool=f"lake:{prefix}",
         retry_policy=COPY_RETRIES,
     )
     def _replicate(

@@ -207,6 +207,10 @@ class Store:
             if not is_dir:
                 return self._key_of(path)
 
+    def folders(self, prefix: str) -> list[str]:
+        """The names of the folders directly under ``prefix``, in order (one listing)."""
+        return sorted(name for name, is_dir in self._children(self.path(prefix)) if is_dir)
+
     def _children(self, path: str) -> list[tuple[str, bool]]:
         try:
             entries = self.fs.ls(path, detail=True)

@@ -124,8 +124,53 @@ def test_no_file_is_taken_twice_across_a_restart(settings, instance):
     assert take_wave(landing, lake, "2026-03-02T08") == []  # nothing left to take
     after, _ = _evaluate(instance, landing, None)
     assert after.run_requests == []
-    manifest = json.loads(lake.read_bytes(f"{LAKE_PREFIX}/wave=2026-03-02T08/_manifest.json"))
+    folder = taken.key.rsplit("/", 1)[0]
+    manifest = json.loads(lake.read_bytes(f"{folder}/_manifest.json"))
     assert manifest["ICT-0003_20260302T080000.txt"]["sha256"] == lake.checksum(taken.key)
+
+
+def _land(landing: Store, lake: Store, wave: str, *names: str) -> list:
+    for name in names:
+        _write(landing, name)
+        landing_mod.claim(landing, f"machines/{name}", wave)
+    return take_wave(landing, lake, wave)
+
+
+def test_a_late_file_sorts_after_newer_waves_and_reaches_the_replica(tmp_path):
+    """Lake keys are arrival-ordered: a late file for an old wave lands after the newer
+    waves' files, so the replica's cursor (its newest key) copies it, and the old wave's run
+    parses only it."""
+    from lakehouse.storage.replication import replicate_new
+
+    landing, lake = Store(str(tmp_path / "landing")), Store(str(tmp_path / "lake"))
+    replica, warehouse = Store(str(tmp_path / "replica")), Store(str(tmp_path / "wh"))
+    first = _land(landing, lake, "2026-03-02T08", "SMT-0001_20260302T080000.log")
+    assert parse_wave(lake, warehouse, "2026-03-02T08").parsed == 1
+    _land(landing, lake, "2026-03-02T10", "SMT-0001_20260302T100000.log")
+    assert len(replicate_new(lake, replica, LAKE_PREFIX)) == 2
+
+    (late,) = _land(landing, lake, "2026-03-02T08", "SMT-0006_20260302T080000.log")
+    keys = lake.keys(LAKE_PREFIX)
+    assert keys[-1] == late.key and "Z_wave=2026-03-02T10/" in keys[-2]  # after wave 10's
+    assert [c.key for c in replicate_new(lake, replica, LAKE_PREFIX)] == [late.key]
+    assert landing_mod.raw_files(lake, "2026-03-02T08") == [first[0].key, late.key]
+    again = parse_wave(lake, warehouse, "2026-03-02T08")
+    assert (again.files, again.parsed, again.already_parsed) == (2, 1, 1)
+    manifest = landing_mod.read_manifest(lake, "2026-03-02T08")
+    assert {n: m["sha256"] for n, m in manifest.items()} == {
+        t.key.rsplit("/", 1)[1]: lake.checksum(t.key) for t in (first[0], late)
+    }
+
+    # the same name sent again is not taken twice: quarantined in the landing store, with why
+    assert _land(landing, lake, "2026-03-02T08", "SMT-0006_20260302T080000.log") == []
+    reason = json.loads(
+        landing.read_bytes(
+            "quarantine/machines/_claimed/wave=2026-03-02T08/"
+            "SMT-0006_20260302T080000.log.reason.json"
+        )
+    )
+    assert "already has SMT-0006_20260302T080000.log" in reason["reason"]
+    assert len(lake.keys(LAKE_PREFIX)) == 3
 
 
 def test_temporary_names_are_never_taken(settings, instance):
@@ -175,7 +220,11 @@ def test_end_to_end_through_tick(settings, instance):
     assert lines + sum(hourly.column("rejected_lines").to_pylist()) == total_lines + 1
     assert sum(hourly.column("rejected_lines").to_pylist()) == rejected
     assert sum(daily.column("lines").to_pylist()) == lines
-    assert lake.exists("quarantine/machines/raw/wave=2026-03-02T08/XRY-9100_20260302T080000.log")
+    quarantined = [k for k in lake.keys("quarantine/machines/raw") if k.endswith(".log")]
+    assert [k.split("Z_", 1)[1] for k in quarantined] == [  # empty, unknown machine type
+        "wave=2026-03-02T08/SMT-9000_20260302T080000.log",
+        "wave=2026-03-02T08/XRY-9100_20260302T080000.log",
+    ]
     assert landing.keys("machines") == []  # everything was taken
     event = instance.get_latest_materialization_event(
         dg.AssetKey(["warehouse", "machines", "parsed"])

@@ -4,6 +4,7 @@ Partitions are the 2-hour waves (``2026-11-03T08``), never one partition per fil
 every file of its wave, and a late file re-runs its own wave only.
 """
 
+import posixpath
 from collections.abc import Iterator
 
 import dagster as dg
@@ -11,7 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lakehouse.sources.machines.formats import WAVE_FORMAT
-from lakehouse.sources.machines.landing import LAKE_PREFIX, take_wave
+from lakehouse.sources.machines.landing import take_wave
 from lakehouse.sources.machines.waves import (
     PARSED_PREFIX,
     REJECTED_PREFIX,
@@ -59,8 +60,9 @@ landing_spec = dg.AssetSpec(
     key=RAW_KEY,
     deps=[LANDING_KEY],
     partitions_def=waves,
-    description="Machine log files as landed, original bytes, one folder per 2-hour wave "
-    "(`machines/raw/wave=YYYY-MM-DDTHH/<name>`), each file's SHA-256 and size in the wave's "
+    description="Machine log files as landed, original bytes, in arrival order: one folder "
+    "per take of a 2-hour wave's files (`machines/raw/dt=<date>/<time>Z_wave=<wave>/<name>`, "
+    "a late file makes a new take of its wave), each file's SHA-256 and size in the take's "
     "`_manifest.json`.",
     group_name=GROUP,
     owners=OWNERS,
@@ -78,7 +80,11 @@ def raw(
         metadata={
             "files_taken": len(taken),
             "bytes_taken": sum(t.size for t in taken),
-            "folder": dg.MetadataValue.path(lake.store.uri(f"{LAKE_PREFIX}/wave={wave}")),
+            **(
+                {"folder": dg.MetadataValue.path(lake.store.uri(posixpath.dirname(taken[0].key)))}
+                if taken
+                else {}
+            ),
         }
     )
 

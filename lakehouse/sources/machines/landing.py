@@ -12,9 +12,12 @@ Machines write into ``<landing>/machines/`` in place, under names that are not t
   (a rename on a filesystem, a server-side copy on object stores) and requests the wave's run.
   So the landing folder only ever holds files not yet taken: listing it costs O(new files),
   and a file is claimed once, whatever happens to the sensor's cursor.
-- **Taken**: the wave's run moves its claimed files into the lake at
-  ``machines/raw/wave=<wave>/<name>``, original bytes, and records each file's SHA-256 and
-  size in the wave's manifest ``machines/raw/wave=<wave>/_manifest.json``.
+- **Taken**: the wave's run moves its claimed files into the lake, original bytes, under a
+  *take* folder named by the moment they were taken: ``machines/raw/dt=<date>/<HHMMSS.ffffff>
+  Z_wave=<wave>/<name>``, with each file's SHA-256 and size in the take's ``_manifest.json``.
+  Lake keys are arrival-ordered like every other lake prefix, so cursors on them (the
+  replica's, a sensor's) see a late file for an old wave; the files of a wave are those of
+  its take folders (one listing per arrival day since the wave).
 """
 
 import hashlib
@@ -23,9 +26,9 @@ import os
 import posixpath
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from lakehouse.sources.machines.formats import parse_file_name, wave_key
+from lakehouse.sources.machines.formats import parse_file_name, wave_bounds, wave_key
 from lakehouse.storage.store import Store
 
 LANDING_PREFIX = "machines"
@@ -177,39 +180,101 @@ def _take_one(landing: Store, lake: Store, src: str, dst: str) -> Taken | None:
     return Taken(dst, size, digest.hexdigest())
 
 
+def take_folder(taken: datetime, wave: str) -> str:
+    """``machines/raw/dt=2026-03-02/101502.123456Z_wave=2026-03-02T08``: sorts by arrival."""
+    return f"{LAKE_PREFIX}/dt={taken:%Y-%m-%d}/{taken:%H%M%S.%f}Z_wave={wave}"
+
+
+def _taken_at(key: str) -> datetime | None:
+    """When the take holding ``key`` (a lake key under a take folder) was made."""
+    parts = key.split("/")
+    try:
+        day, clock = parts[2].removeprefix("dt="), parts[3].split("Z_", 1)[0]
+        return datetime.strptime(f"{day} {clock}", "%Y-%m-%d %H%M%S.%f").replace(tzinfo=UTC)
+    except (IndexError, ValueError):
+        return None
+
+
+def _new_take(lake: Store, wave: str) -> str:
+    """A take folder sorting after every key already under ``machines/raw`` (even if this
+    worker's clock is behind the one that made the newest take)."""
+    taken = datetime.now(UTC)
+    newest = lake.last(LAKE_PREFIX)
+    before = _taken_at(newest) if newest else None
+    if before and taken <= before:
+        taken = before + timedelta(microseconds=1)
+    return take_folder(taken, wave)
+
+
+def wave_takes(lake: Store, wave: str) -> list[str]:
+    """The take folders of ``wave``, oldest first: files arrive from the day before the wave
+    (a machine's clock may run ahead) on, so one listing per arrival day since then."""
+    first = f"dt={wave_bounds(wave)[0] - timedelta(days=1):%Y-%m-%d}"
+    suffix = f"Z_wave={wave}"
+    return [
+        f"{LAKE_PREFIX}/{day}/{take}"
+        for day in lake.folders(LAKE_PREFIX)
+        if day >= first
+        for take in lake.folders(f"{LAKE_PREFIX}/{day}")
+        if take.endswith(suffix)
+    ]
+
+
+def raw_files(lake: Store, wave: str) -> list[str]:
+    """The lake keys of the wave's files (every take of it), in arrival order."""
+    return [key for folder in wave_takes(lake, wave) for key in lake.keys(folder)]
+
+
+def _take_manifest(lake: Store, folder: str) -> dict[str, dict]:
+    """The take's manifest; written now if its run died between moving files and writing it."""
+    key = f"{folder}/{MANIFEST}"
+    if lake.exists(key):
+        return json.loads(lake.read_bytes(key))
+    files = [Taken(k, lake.size(k), lake.checksum(k)) for k in lake.keys(folder)]
+    return _write_manifest(lake, folder, files)
+
+
+def _write_manifest(lake: Store, folder: str, taken: list[Taken]) -> dict[str, dict]:
+    now = datetime.now(UTC).isoformat()
+    manifest = {
+        posixpath.basename(t.key): {"sha256": t.sha256, "size": t.size, "taken": now} for t in taken
+    }
+    if manifest:
+        body = json.dumps(manifest, indent=1, sort_keys=True).encode()
+        lake.write_bytes(f"{folder}/{MANIFEST}", body)
+    return manifest
+
+
 def read_manifest(lake: Store, wave: str) -> dict[str, dict]:
-    key = f"{LAKE_PREFIX}/wave={wave}/{MANIFEST}"
-    return json.loads(lake.read_bytes(key)) if lake.exists(key) else {}
+    """Every file of the wave in the lake (all its takes): name -> SHA-256, size, when taken."""
+    manifest = {}
+    for folder in wave_takes(lake, wave):
+        manifest.update(_take_manifest(lake, folder))
+    return manifest
 
 
 def take_wave(landing: Store, lake: Store, wave: str, workers: int = 4) -> list[Taken]:
-    """Move the wave's claimed files into the lake (``machines/raw/wave=<wave>/<name>``) with
-    their SHA-256 in the wave's manifest. A name already in the lake is not overwritten (the
-    lake is immutable): the newcomer goes to the landing store's quarantine with the reason."""
+    """Move the wave's claimed files into a new take folder of the lake, with their SHA-256 in
+    its manifest. A name the wave already has in the lake is not taken again (the lake is
+    immutable): the newcomer goes to the landing store's quarantine with the reason.
+
+    Takes of ``machines/raw`` and its copy to the replica hold one pool (``lake:machines/raw``):
+    the files of a take, uploaded several at a time, are never listed half-way."""
     from lakehouse.storage.quarantine import quarantine
 
     names = claimed(landing).get(wave, [])
-    manifest = read_manifest(lake, wave)
-    jobs = []
+    earlier = read_manifest(lake, wave)
+    if not names:
+        return []
+    folder, jobs = _new_take(lake, wave), []
     for name in names:
-        src, dst = f"{CLAIMED_PREFIX}/wave={wave}/{name}", f"{LAKE_PREFIX}/wave={wave}/{name}"
-        if name in manifest or lake.exists(dst):
-            quarantine(landing, src, f"{dst} is already in the lake (files are never replaced)")
+        src = f"{CLAIMED_PREFIX}/wave={wave}/{name}"
+        if name in earlier:
+            reason = f"wave {wave} already has {name} in the lake (files are never replaced)"
+            quarantine(landing, src, reason)
             continue
-        jobs.append((src, dst))
+        jobs.append((src, f"{folder}/{name}"))
     with ThreadPoolExecutor(max_workers=workers) as pool:
         taken = [t for t in pool.map(lambda j: _take_one(landing, lake, *j), jobs) if t]
-    # A run that died between a move and the manifest write left files without an entry.
-    known = {*manifest, *(posixpath.basename(t.key) for t in taken)}
-    for key in lake.keys(f"{LAKE_PREFIX}/wave={wave}"):
-        if posixpath.basename(key) not in known:
-            taken.append(Taken(key, lake.size(key), lake.checksum(key)))
-    now = datetime.now(UTC).isoformat()
-    for t in taken:
-        manifest[posixpath.basename(t.key)] = {"sha256": t.sha256, "size": t.size, "taken": now}
-    if taken:
-        lake.write_bytes(
-            f"{LAKE_PREFIX}/wave={wave}/{MANIFEST}",
-            json.dumps(manifest, indent=1, sort_keys=True).encode(),
-        )
+    _write_manifest(lake, folder, taken)
     return taken

@@ -2,14 +2,15 @@
 and the KPIs over them.
 
 Layout:
-- ``<lake>/machines/raw/wave=<W>/<name>``: the files as landed (see ``landing.py``);
+- ``<lake>/machines/raw/dt=<date>/<time>Z_wave=<W>/<name>``: the files as landed, under the
+  take folders of the wave (see ``landing.py``);
 - ``<warehouse>/machines/parsed/wave=<W>/<name>.parquet``: one typed part per raw file
   (``PARSED_SCHEMA``); its existence marks the file as parsed, so a late file for an old wave
   costs the parse of that file only, then the wave's KPIs are recomputed from the parts;
 - ``<lake>/quarantine/machines/rejected_lines/wave=<W>/<name>.parquet``: the file's rejected
   lines with line number and reason (``REJECTED_SCHEMA``);
 - a file rejected as a whole (empty, unknown type, unreadable) is moved to
-  ``<lake>/quarantine/machines/raw/wave=<W>/<name>`` with ``<name>.reason.json``.
+  ``<lake>/quarantine/<its lake key>`` with ``<name>.reason.json``.
 
 Files are parsed ``workers`` at a time, each streamed to its own part as soon as it is parsed:
 memory is bounded by ``workers`` files, whatever the size of the wave.
@@ -25,7 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lakehouse.sources.machines.formats import WAVE_HOURS, wave_bounds
-from lakehouse.sources.machines.landing import LAKE_PREFIX
+from lakehouse.sources.machines.landing import raw_files
 from lakehouse.storage.duck import connect
 from lakehouse.storage.quarantine import quarantine
 from lakehouse.storage.store import Store
@@ -97,7 +98,7 @@ def parse_wave(
     run_id: str = "",
 ) -> WaveParse:
     """Parse the wave's raw files that have no part yet (all of them if ``full_refresh``)."""
-    raw = lake.keys(f"{LAKE_PREFIX}/wave={wave}")
+    raw = raw_files(lake, wave)
     done = set()
     if not full_refresh:
         done = {posixpath.basename(k) for k in warehouse.keys(f"{PARSED_PREFIX}/wave={wave}")}
