@@ -12,7 +12,7 @@ $(CURDIR)/.tools/bin/uv:
 	python3 -m venv $(CURDIR)/.tools && $(CURDIR)/.tools/bin/pip install --quiet uv
 
 .venv/.synced: pyproject.toml uv.lock | $(UV)
-	$(UV) sync --frozen
+	$(UV) sync --frozen --compile-bytecode  # the .pyc files too: PYTHONDONTWRITEBYTECODE may be set
 	@touch $@
 
 install: .venv/.synced  ## create .venv from uv.lock
