@@ -1,5 +1,6 @@
-"""The landing sensor (complete files only, one run per wave, late files, restarts) and the
-whole path through `tick` on a small generated wave; the landing -> lake -> KPI path on S3."""
+"""The landing sensor (complete files only, one run per wave, late files, restarts), the
+whole path through `tick` on a small generated wave, and the landing -> lake -> KPI path on
+S3 and Azure Blob."""
 
 import json
 import os
@@ -8,6 +9,7 @@ from datetime import UTC, datetime
 
 import dagster as dg
 import pyarrow.parquet as pq
+import pytest
 
 from lakehouse.sources.machines import landing as landing_mod
 from lakehouse.sources.machines.generate import Quirks, generate
@@ -233,9 +235,10 @@ def test_end_to_end_through_tick(settings, instance):
     assert tick(workspace, instance) == []  # quiet: nothing is taken twice
 
 
-def test_landing_to_kpis_on_s3(cloud_env):
-    landing = Store(f"{cloud_env.s3_url}/landing")
-    lake, warehouse = Store(f"{cloud_env.s3_url}/lake"), Store(f"{cloud_env.s3_url}/wh")
+@pytest.mark.parametrize("cloud", ["s3", "az"])
+def test_landing_to_kpis_on_the_clouds(cloud_env, cloud):
+    root = cloud_env[f"{cloud}_url"]
+    landing, lake, warehouse = (Store(f"{root}/{p}") for p in ("landing", "lake", "wh"))
     generate(
         landing,
         "machines",

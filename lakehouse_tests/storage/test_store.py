@@ -37,6 +37,7 @@ def test_keys_after_cursor_returns_exactly_the_newer_keys_in_order(store):
         assert store.keys("t", after=cursor) == keys[i + 1 :]
     assert store.keys("t", after=keys[2], limit=4) == keys[3:7]
     assert store.last("t") == keys[-1]
+    assert store.folders("t") == [f"dt=2026-01-0{day}" for day in range(1, 5)]
     assert store.keys("missing") == [] and store.last("missing") is None
 
 
