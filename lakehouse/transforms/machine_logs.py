@@ -13,7 +13,6 @@ all (empty, unknown machine type, unreadable gzip) are rejected as a whole; the 
 quarantines them. Nothing is dropped silently: ``accepted + rejected == lines`` per file.
 """
 
-import zlib
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -22,6 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
+from isal import isal_zlib
 
 from lakehouse.sources.machines.formats import BY_PREFIX, EVENTS, FORMATS, MachineFormat
 from lakehouse.sources.machines.formats import parse_file_name as _parse_name
@@ -106,20 +106,21 @@ def _rejected(
 
 def decompress(data: bytes) -> tuple[bytes, str | None]:
     """Gunzip ``data`` if it is gzip (by its magic bytes), all members; salvage a truncated
-    stream. Returns (bytes, problem): problem is set when nothing usable could be read."""
+    stream. Returns (bytes, problem): problem is set when nothing usable could be read.
+    ISA-L's inflate (zlib's API) is 2-3x faster than zlib's on these files."""
     if not data.startswith(b"\x1f\x8b"):
         return data, None
     parts, rest = [], data
     try:
         while rest:
-            d = zlib.decompressobj(wbits=31)
+            d = isal_zlib.decompressobj(wbits=31)
             parts.append(d.decompress(rest))
             if not d.eof:  # cut off mid-write: keep what was written (its last line is partial)
                 break
             rest = d.unused_data
             if rest and not rest.startswith(b"\x1f\x8b"):
                 break  # trailing garbage after the last member
-    except zlib.error as exc:
+    except isal_zlib.error as exc:
         if not any(parts):
             return b"", f"unreadable gzip: {exc}"
     out = b"".join(parts)

@@ -41,13 +41,15 @@ PARSED_PREFIX = "machines/parsed"
 REJECTED_PREFIX = "quarantine/machines/rejected_lines"
 PARQUET_OPTIONS = {"compression": "zstd", "compression_level": 1}
 # Parsed parts: dictionary pages only for the few-valued text columns (a serial number is
-# nearly unique: trying to dictionary-encode it costs time for nothing), statistics only on
-# the time (what a reader prunes on).
+# nearly unique: trying to dictionary-encode it costs time for nothing), delta encoding for
+# the time and line number (ascending: a third smaller and faster to write than plain + zstd),
+# statistics only on the time (what a reader prunes on).
 PART_OPTIONS = {
     **PARQUET_OPTIONS,
     "use_dictionary": [
         *("machine_type", "machine_id", "station_id", "event", "step", "unit", "alarm", "file")
     ],
+    "column_encoding": {"ts": "DELTA_BINARY_PACKED", "line": "DELTA_BINARY_PACKED"},
     "write_statistics": ["ts"],
 }
 
