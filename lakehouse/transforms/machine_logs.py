@@ -13,6 +13,7 @@ all (empty, unknown machine type, unreadable gzip) are rejected as a whole; the 
 quarantines them. Nothing is dropped silently: ``accepted + rejected == lines`` per file.
 """
 
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -161,13 +162,19 @@ def _read_text(body: pa.Buffer, fmt: MachineFormat, bad: list, first_line: int) 
     )
 
 
+_thread = threading.local()
+
+
 def _try_cast(text: pa.ChunkedArray, sql_type: str) -> pa.ChunkedArray:
-    """DuckDB's ``TRY_CAST``: NULL where a value is unparsable (Arrow's cast fails whole)."""
-    con = duckdb.connect(config={"threads": 1})
-    con.execute("SET TimeZone = 'UTC'")
+    """DuckDB's ``TRY_CAST``: NULL where a value is unparsable (Arrow's cast fails whole).
+    Each parsing thread keeps its connection: connecting costs about as much as the cast."""
+    if not hasattr(_thread, "duckdb"):
+        _thread.duckdb = duckdb.connect(config={"threads": 1})
+        _thread.duckdb.execute("SET TimeZone = 'UTC'")
+    con = _thread.duckdb
     con.register("text", pa.table({"v": text}))
     out = con.sql(f"SELECT TRY_CAST(v AS {sql_type}) AS v FROM text").to_arrow_table()
-    con.close()
+    con.unregister("text")
     return out.column("v")
 
 
