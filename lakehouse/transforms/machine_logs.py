@@ -1,10 +1,11 @@
 """Machine logs: raw file bytes -> one typed table (plus the rejected lines), and the KPI SQL.
 
-Parsing is per file and reads it once: Arrow's C++ CSV reader takes every field as text
-(lines with the wrong field count are rejected by number as they are met), then each typed
-column is converted by a vectorised Arrow cast; only a column holding some unparsable value
-is converted again value by value (DuckDB's ``TRY_CAST``), so each bad line is rejected with
-its line number and the first reason that applies, and every good line is kept.
+Parsing is per file, in chunks of whole lines (``CHUNK_BYTES``), each read once by Arrow's C++
+CSV reader straight into typed columns (lines with the wrong field count are rejected by
+number as they are met). A chunk holding a value to reject (unparsable, unknown code, missing)
+is read again as text: each typed column converted by a vectorised cast, and only a column
+with a bad value converted value by value (DuckDB's ``TRY_CAST``), so each bad line is
+rejected with its line number and the first reason that applies, and every good line is kept.
 
 Format quirks handled: gzip (detected by content, concatenated members too, a
 truncated stream salvaged), UTF-8 BOM, CRLF, header line, and a last line without line ending
@@ -14,6 +15,7 @@ quarantines them. Nothing is dropped silently: ``accepted + rejected == lines`` 
 """
 
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -130,9 +132,10 @@ def decompress(data: bytes) -> tuple[bytes, str | None]:
     return out, None
 
 
-def _read_text(body: pa.Buffer, fmt: MachineFormat, bad: list, first_line: int) -> pa.Table:
-    """Every field as text (empty = null) in one pass of Arrow's CSV reader; lines with the
-    wrong field count go to ``bad`` with their number."""
+def _read(body: pa.Buffer, fmt: MachineFormat, bad: list, first_line: int, typed: bool) -> pa.Table:
+    """One pass of Arrow's CSV reader (empty = null): every field as text, or ``typed`` (each
+    column straight to its type: raises ``ArrowInvalid`` on the first unparsable value). Lines
+    with the wrong field count go to ``bad`` with their number."""
 
     def wrong_field_count(row) -> str:
         text = (row.text or "").removesuffix("\r")
@@ -141,10 +144,22 @@ def _read_text(body: pa.Buffer, fmt: MachineFormat, bad: list, first_line: int) 
         bad.append((row.number + first_line - 1, reason, text))
         return "skip"
 
+    types = {c: pa.string() for c in fmt.columns}
+    options = {}
+    if typed:
+        types.update({c: _TYPES[c] for c in ("attempt", "value", "units", "cycle_s")})
+        types["result"] = pa.bool_()
+        types["ts"] = _TS_READ[fmt.ts_kind]
+        options = {
+            "timestamp_parsers": [fmt.ts_format if fmt.ts_kind == "strptime" else pacsv.ISO8601],
+            "decimal_point": "," if fmt.decimal_comma else ".",
+            "true_values": [fmt.results[0]],
+            "false_values": [fmt.results[1]],
+        }
     return pacsv.read_csv(
         pa.BufferReader(body),
         read_options=pacsv.ReadOptions(
-            column_names=list(fmt.columns), use_threads=False, block_size=8 << 20
+            column_names=list(fmt.columns), use_threads=False, block_size=max(body.size, 1)
         ),
         parse_options=pacsv.ParseOptions(
             delimiter=fmt.delimiter,
@@ -155,9 +170,7 @@ def _read_text(body: pa.Buffer, fmt: MachineFormat, bad: list, first_line: int) 
             invalid_row_handler=wrong_field_count,
         ),
         convert_options=pacsv.ConvertOptions(
-            column_types={c: pa.string() for c in fmt.columns},
-            null_values=[""],
-            strings_can_be_null=True,
+            column_types=types, null_values=[""], strings_can_be_null=True, **options
         ),
     )
 
@@ -184,6 +197,21 @@ def _cast(text: pa.ChunkedArray, arrow_type: pa.DataType, sql_type: str) -> pa.C
         return text.cast(arrow_type)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return _try_cast(text, sql_type).cast(arrow_type)
+
+
+_TS_READ = {  # how the typed read takes each timestamp notation (then ``_utc``)
+    "iso_z": pa.timestamp("ms", tz="UTC"),
+    "iso_naive": pa.timestamp("ms"),
+    "strptime": pa.timestamp("s"),
+    "epoch_ms": pa.int64(),
+}
+
+
+def _utc(ts: pa.ChunkedArray) -> pa.ChunkedArray:
+    """A typed read's time column -> UTC milliseconds (zone-less notations are UTC)."""
+    if pa.types.is_timestamp(ts.type) and ts.type.tz is None:
+        ts = ts.cast(pa.timestamp(ts.type.unit, tz="UTC"))
+    return ts.cast(pa.timestamp("ms", tz="UTC"))
 
 
 def _timestamps(text: pa.ChunkedArray, fmt: MachineFormat) -> pa.ChunkedArray:
@@ -226,13 +254,50 @@ def _line_numbers(first_line: int, rows: int, bad: list) -> np.ndarray:
     return numbers
 
 
-def _parse_body(
-    body: pa.Buffer, fmt: MachineFormat, name: str, first_line: int, bad: list
-) -> tuple[pa.Table, bool]:
-    """Typed rows of ``body`` (PARSED_SCHEMA) and whether some line was rejected after it was
-    read (a field's value, not its line's shape); each rejected line goes to ``bad`` as
-    (line number, reason, text)."""
-    text = _read_text(body, fmt, bad, first_line)
+CHUNK_BYTES = 2 << 20  # lines parsed at once: a value to reject re-parses its chunk only
+
+
+def _chunks(data: bytes, start: int, end: int, first_line: int) -> Iterator[tuple[pa.Buffer, int]]:
+    """``data[start:end]`` (whole lines) in slices of about ``CHUNK_BYTES``, each with the
+    number of its first line."""
+    buffer = pa.py_buffer(data)
+    while start < end:
+        cut = data.find(b"\n", min(start + CHUNK_BYTES, end - 1), end) + 1 or end
+        yield buffer.slice(start, cut - start), first_line
+        first_line += data.count(b"\n", start, cut)
+        start = cut
+
+
+def _events(index: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Indexes into ``EVENTS`` -> the canonical event, dictionary-encoded."""
+    return pa.chunked_array(
+        [pa.DictionaryArray.from_arrays(chunk, list(EVENTS)) for chunk in index.chunks],
+        _TYPES["event"],
+    )
+
+
+def _parse_typed(chunk: pa.Buffer, fmt: MachineFormat, first_line: int, bad: list) -> pa.Table:
+    """The fast path: every column read straight to its type. Raises ``ArrowInvalid`` (or
+    ``_NeedsText``) if some line must be rejected for a value: ``_parse_text`` then names it."""
+    table = _read(chunk, fmt, bad, first_line, typed=True)
+    index = _codes(table.column("event"), [fmt.events[e] for e in EVENTS])
+    if index.null_count or any(table.column(c).null_count for c in _REQUIRED):
+        raise _NeedsText
+    columns = {c: table.column(c) for c in fmt.columns}
+    columns["ts"], columns["event"] = _utc(columns["ts"]), _events(index)
+    columns["line"] = pa.array(_line_numbers(first_line, table.num_rows, bad))
+    return pa.table(columns)
+
+
+class _NeedsText(Exception):
+    """A chunk holds a value to reject: parse it as text, field by field."""
+
+
+def _parse_text(chunk: pa.Buffer, fmt: MachineFormat, first_line: int, bad: list) -> pa.Table:
+    """Every field as text, then each typed column converted at once; only a column with an
+    unparsable value is converted value by value, so each bad line is rejected (to ``bad``)
+    with the first reason that applies."""
+    text = _read(chunk, fmt, bad, first_line, typed=False)
     n = text.num_rows
     lines = _line_numbers(first_line, n, bad)
     columns = {c: text.column(c) for c in fmt.columns}
@@ -260,10 +325,8 @@ def _parse_body(
     failed = _failed(event, index)
     if failed is not None:
         checks.append((failed, lambda i: f"unknown event code {event[i].as_py()!r}"))
-    columns["event"] = pa.chunked_array(
-        [pa.DictionaryArray.from_arrays(chunk, list(EVENTS)) for chunk in index.chunks],
-        _TYPES["event"],
-    )
+    columns["event"] = _events(index)
+    columns["line"] = pa.array(lines)
     reasons: dict[int, str] = {}  # row index -> first reason that applies
     for rows, reason in checks:
         for i in np.flatnonzero(rows):
@@ -278,22 +341,41 @@ def _parse_body(
         bad.extend((int(lines[i]), reasons[i], t) for i, t in zip(rows, texts, strict=True))
         keep = np.ones(n, dtype=bool)
         keep[rows] = False
-        typed, lines = typed.filter(pa.array(keep)), lines[keep]
-    return _finish(typed, fmt, name, pa.array(lines)), bool(reasons)
+        typed = typed.filter(pa.array(keep))
+    return typed
+
+
+def _parse_body(
+    data: bytes, start: int, end: int, fmt: MachineFormat, name: str, first_line: int, bad: list
+) -> tuple[pa.Table, bool]:
+    """Typed rows of ``data[start:end]`` (PARSED_SCHEMA) and whether some chunk had a line
+    rejected for a value (parsed as text); each rejected line goes to ``bad`` as (line
+    number, reason, text)."""
+    parts, exact = [], False
+    for chunk, line in _chunks(data, start, end, first_line):
+        rejected: list = []
+        try:
+            parts.append(_parse_typed(chunk, fmt, line, rejected))
+        except (pa.ArrowInvalid, _NeedsText):
+            rejected, exact = [], True
+            parts.append(_parse_text(chunk, fmt, line, rejected))
+        bad.extend(rejected)
+    if not parts:
+        return empty_parsed(), False
+    return _finish(pa.concat_tables(parts), fmt, name), exact
 
 
 def _constant(value: str, n: int) -> pa.DictionaryArray:
     return pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int32)), [value])
 
 
-def _finish(table: pa.Table, fmt: MachineFormat, name: str, lines) -> pa.Table:
+def _finish(table: pa.Table, fmt: MachineFormat, name: str) -> pa.Table:
     """Canonical columns (``ts`` in UTC ms, ``result`` as ``passed``) -> PARSED_SCHEMA."""
     n = table.num_rows
     columns = {c: table.column(c) for c in table.column_names}
     columns["passed"] = columns.pop("result")
     columns["machine_type"] = _constant(fmt.type, n)
     columns["file"] = _constant(name, n)
-    columns["line"] = lines
     return pa.table([columns[f.name].cast(f.type) for f in PARSED_SCHEMA], schema=PARSED_SCHEMA)
 
 
@@ -335,11 +417,8 @@ def parse_bytes(data: bytes, name: str, wave_start: datetime | None = None) -> P
         last = max(data.rfind(b"\n", start, end) + 1, start)
         partial = data[last:end].decode("utf-8", errors="replace").removesuffix("\r")
         end = last
-    body = pa.py_buffer(data).slice(start, end - start)
     bad: list[tuple[int, str, str]] = []
-    table, exact = (
-        _parse_body(body, fmt, name, first_line, bad) if end > start else (empty_parsed(), False)
-    )
+    table, exact = _parse_body(data, start, end, fmt, name, first_line, bad)
     lines = table.num_rows + len(bad)  # every complete line is read or rejected
     rejected = sorted(bad)
     if partial is not None:

@@ -8,6 +8,7 @@ import pytest
 
 from lakehouse.sources.machines.formats import FORMATS
 from lakehouse.sources.machines.generate import Quirks, render_file
+from lakehouse.transforms import machine_logs
 from lakehouse.transforms.machine_logs import PARSED_SCHEMA, REJECTED_SCHEMA, parse_bytes
 
 WAVE = datetime(2026, 3, 2, 8, tzinfo=UTC)
@@ -128,7 +129,14 @@ def test_each_format_parses_its_quirky_hand_written_file(machine_type):
     assert parsed.lines == 4 and parsed.accounted and not parsed.exact
 
 
-def test_bad_lines_are_rejected_with_line_and_reason_and_good_lines_kept():
+# Files are parsed in chunks of lines, straight to types, a chunk with a bad value again as
+# text: 1 byte makes every line a chunk of its own, 1 MiB the whole file one chunk.
+CHUNKS = pytest.mark.parametrize("chunk_bytes", [1, 4096, 1 << 20])
+
+
+@CHUNKS
+def test_bad_lines_are_rejected_with_line_and_reason_and_good_lines_kept(chunk_bytes, monkeypatch):
+    monkeypatch.setattr(machine_logs, "CHUNK_BYTES", chunk_bytes)
     header = (
         "timestamp|machine|station|event|serial|step|attempt|result|value|unit|units|cycle_s|alarm"
     )
@@ -190,8 +198,10 @@ def test_a_truncated_gzip_stream_is_salvaged_up_to_the_cut():
     assert parsed.table.num_rows == 3 and parsed.rejected.num_rows == 0
 
 
+@CHUNKS
 @pytest.mark.parametrize("machine_type", sorted(FORMATS))
-def test_generated_files_parse_and_every_bad_line_is_caught(machine_type):
+def test_generated_files_parse_and_every_bad_line_is_caught(machine_type, chunk_bytes, monkeypatch):
+    monkeypatch.setattr(machine_logs, "CHUNK_BYTES", chunk_bytes)
     rng = np.random.default_rng(5)
     quirks = Quirks(truncated_share=1.0, bad_line_rate=0.002)
     data, _size, n, n_bad, truncated = render_file(FORMATS[machine_type], 7, WAVE, 0.2, rng, quirks)
