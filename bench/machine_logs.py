@@ -16,11 +16,12 @@ so machine load shared with others weighs on all contenders alike:
   LAKEHOUSE_HOME whose landing folder holds hard links to the files: the landing sensor (the
   files were finished before: one tick), one run per wave (landing -> lake with SHA-256 ->
   typed Parquet -> hourly KPIs), then the daily roll-up and the catalog by automation. Its
-  wall and CPU time are taken when the hourly KPIs are written (the end of the wave's run:
-  the baselines compute those KPIs, not the roll-up or the catalog); the whole tick, roll-up
-  and catalog included, is ``platform_total_wall_s``. The code location is imported before
-  the clock starts (a daemon has it loaded); the replication sensor is stopped (copying to the
-  replica is not part of this path).
+  wall and CPU time run from the start of the landing sensor's tick to the moment the hourly
+  KPIs are written (the end of the wave's run: the baselines compute those KPIs, not the
+  roll-up or the catalog); the whole tick, roll-up and catalog included, is
+  ``platform_total_wall_s``. A daemon has the code location loaded and evaluates automation
+  and the other sensors beside this path, so those are not in it; the replication sensor is
+  stopped (copying to the replica is not part of this path).
 
 Figures (MB = MiB of uncompressed input): MB per CPU-second of each, ``platform_vs_duckdb`` =
 b's wall / a's wall, ``platform_vs_pandas`` = c's wall / a's wall, the platform's peak RSS, and
@@ -294,6 +295,10 @@ def _bench_platform(home: str) -> dict:
     waves = [instance.get_run_record_by_id(r.run_id) for r in runs]
     waves = [w for w in waves if w.dagster_run.tags.get("dagster/sensor_name") == "machine_landing"]
     kpis_at = max(w.end_time for w in waves)
+    # From the moment the landing sensor's tick began: loading the code location, evaluating
+    # the automation conditions and the other sensors come first in `tick` only because it is
+    # one thread (a daemon has the code loaded and runs those beside this path).
+    sensed_at = _landing_tick_start(instance, {w.dagster_run.run_id for w in waves})
     steps = 0.0  # the wave runs' own steps: the data path without Dagster's fixed costs
     for w in waves:
         for stat in instance.get_run_step_stats(w.dagster_run.run_id):
@@ -303,13 +308,26 @@ def _bench_platform(home: str) -> dict:
     table = pa.concat_tables([pq.read_table(p) for p in sorted(folder.glob("*.parquet"))])
     return {
         **_totals(table),
-        "wall": kpis_at - began,
-        "cpu": clock.at(kpis_at) - cpu0,
+        "wall": kpis_at - sensed_at,
+        "cpu": clock.at(kpis_at) - clock.at(sensed_at),
         "total_wall": total_wall,  # + the daily roll-up, the catalog, the last idle round
         "total_cpu": total_cpu,
         "runs": len(runs),
         "steps": steps,
     }
+
+
+def _landing_tick_start(instance, run_ids: set[str]) -> float:
+    """When the landing sensor's tick that requested ``run_ids`` began."""
+    from dagster._core.scheduler.instigation import InstigatorType
+
+    (state,) = [
+        s
+        for s in instance.all_instigator_state(instigator_type=InstigatorType.SENSOR)
+        if s.instigator_name == "machine_landing"
+    ]
+    ticks = instance.get_ticks(state.instigator_origin_id, state.selector_id)
+    return min(t.timestamp for t in ticks if run_ids & set(t.run_ids))
 
 
 def _totals(table) -> dict:
