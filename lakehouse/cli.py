@@ -241,16 +241,27 @@ def kpis() -> None:
 @click.pass_context
 def demo(ctx: click.Context, days: int) -> None:
     """Simulate, materialise everything, add new activity and let the sensors carry it through."""
+    import time
+
+    from lakehouse.sources.machines.landing import SETTLE_SECONDS
+
     settings = Settings.from_env()
     click.echo(f"== profile {settings.profile}, LAKEHOUSE_HOME={settings.home}")
-    click.echo(f"== 1. {days} days of platform history")
+    click.echo(f"== 1. {days} days of platform history; a wave of machine logs lands")
     ctx.invoke(simulate_platform, days=days, seed=7)
+    ctx.invoke(simulate_machine_logs, machines=10, file_mb=2.0, waves=1, seed=7)
+    landed = time.monotonic()
     click.echo("== 2. materialise every asset")
     ctx.invoke(materialize)
     click.echo("== 3. one more day of activity and its events on the bus; the sensors carry")
-    click.echo("      both to lake, warehouse and catalog")
+    click.echo("      them and the machine logs to lake, warehouse and catalog")
     ctx.invoke(simulate_platform, days=1, seed=7)
     ctx.invoke(simulate_events, rate=1000.0, seconds=1.0)
+    if (wait := landed + SETTLE_SECONDS + 1 - time.monotonic()) > 0:
+        click.echo(
+            f"      (the landing sensor takes a file once unchanged for {SETTLE_SECONDS:.0f}s)"
+        )
+        time.sleep(wait)
     _tick(max_rounds=20)
     click.echo("== 4. KPIs (from the DuckDB catalog)")
     ctx.invoke(kpis)

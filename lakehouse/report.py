@@ -1,5 +1,7 @@
 """A plain-text KPI summary read from the DuckDB catalog, as any BI client would."""
 
+import duckdb
+
 from lakehouse.settings import Settings
 from lakehouse.storage.catalog import open_catalog
 from lakehouse.storage.store import Store
@@ -21,6 +23,14 @@ QUERIES = {
     "Application funnel from the event bus, latest hours": """
         SELECT hour, submitted, decided, approved, declined, funded
         FROM events.application_funnel ORDER BY hour DESC LIMIT 6""",
+    "Machine logs, latest 2-hour wave": """
+        SELECT machine_type, sum(lines)::BIGINT AS lines, sum(rejected_lines)::BIGINT AS rejected,
+               sum(tests_run)::BIGINT AS tests,
+               round(sum(first_attempt_passes) / nullif(sum(first_attempts), 0), 3) AS first_pass,
+               sum(units_produced)::BIGINT AS units, sum(alarms)::BIGINT AS alarms
+        FROM machines.kpis_hourly
+        WHERE hour > (SELECT max(hour) FROM machines.kpis_hourly) - INTERVAL 2 HOUR
+        GROUP BY ALL ORDER BY machine_type""",
     "Default rate by funding month": """
         SELECT month, trades_funded, settled, defaulted, round(default_rate, 3) AS default_rate
         FROM finance.default_rate_monthly ORDER BY month""",
@@ -31,6 +41,9 @@ def kpi_summary(settings: Settings) -> str:
     with open_catalog(settings.catalog_url, [Store(settings.warehouse_url)]) as con:
         sections = []
         for title, sql in QUERIES.items():
-            frame = con.execute(sql).fetch_df()
-            sections.append(f"-- {title}\n{frame.to_string(index=False)}")
+            try:
+                text = con.execute(sql).fetch_df().to_string(index=False)
+            except duckdb.CatalogException:  # a projection with no data is not catalogued yet
+                text = "(no data yet)"
+            sections.append(f"-- {title}\n{text}")
     return "\n\n".join(sections)
