@@ -142,9 +142,13 @@ def tick(target: str, instance: DagsterInstance, *, max_rounds: int = 10) -> lis
             # 1) AUTO_MATERIALIZE sensors (AutomationConditionSensorDefinition): AssetDaemon path.
             #    First, so that its evaluation precedes this round's runs (an automation sensor's
             #    very first evaluation never fires; updates are detected relative to it).
-            asset_daemon._run_iteration_impl(
-                ctx, threadpool_executor=None, amp_tick_futures={}, debug_crash_flags={}
-            )
+            #    Evaluated again once its runs are done, so that their own updates are seen
+            #    apart from the projections the sensors update next (both in one evaluation
+            #    window, eager()'s reset would win and those updates be lost).
+            for _evaluation in range(2):
+                asset_daemon._run_iteration_impl(
+                    ctx, threadpool_executor=None, amp_tick_futures={}, debug_crash_flags={}
+                )
             # 2) regular sensors (+ user-code AUTOMATION sensors): SensorDaemon code path
             for _err in execute_sensor_iteration(ctx, log, None, None):
                 pass  # errors are also recorded on the tick (FAILURE), inspected below
