@@ -4,6 +4,7 @@ from collections.abc import Sequence
 
 import dagster as dg
 
+from lakehouse.automation import on_dependency_update
 from lakehouse.storage.catalog import View, publish_catalog
 from lakehouse.storage.resources import CatalogFile, ObjectStore, asset_key_to_store_key
 
@@ -22,7 +23,7 @@ def catalog_asset(projections: Sequence[dg.AssetSpec]) -> dg.AssetsDefinition:
         owners=["team:platform"],
         kinds={"duckdb"},
         # Catalogue what exists: don't wait for projections that have no data yet.
-        automation_condition=dg.AutomationCondition.eager().without(
+        automation_condition=on_dependency_update().without(
             ~dg.AutomationCondition.any_deps_missing()
         ),
         pool="catalog",  # one writer at a time

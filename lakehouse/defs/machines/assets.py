@@ -11,6 +11,7 @@ import dagster as dg
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from lakehouse.automation import dependency_updated
 from lakehouse.sources.machines.formats import WAVE_FORMAT
 from lakehouse.sources.machines.landing import take_wave
 from lakehouse.sources.machines.waves import (
@@ -232,7 +233,7 @@ def kpis_hourly(
 
 # A late file re-runs an old wave: roll its day up again, not only the latest day.
 _daily_condition = (
-    dg.AutomationCondition.any_deps_updated().since_last_handled()
+    dependency_updated()
     & ~dg.AutomationCondition.any_deps_in_progress()
     & ~dg.AutomationCondition.in_progress()
 ).with_label("any wave of the day updated")

@@ -3,6 +3,7 @@
 import dagster as dg
 import pyarrow as pa
 
+from lakehouse.automation import on_dependency_update
 from lakehouse.defs.marketing.keys import GA, GROUP, OWNERS, SF, state_key
 from lakehouse.defs.platform.keys import state_key as platform_key
 from lakehouse.transforms import marketing_funnel
@@ -30,7 +31,7 @@ assert set(INPUTS) == set(marketing_funnel.TABLES_USED)
     owners=OWNERS,
     kinds={"duckdb", "parquet"},
     tags={"layer": "warehouse"},
-    automation_condition=dg.AutomationCondition.eager(),
+    automation_condition=on_dependency_update(),
 )
 def funnel(context: dg.AssetExecutionContext, **tables: pa.Table) -> dg.Output[pa.Table]:
     con = marketing_funnel.connect(tables)  # keys the companies and matches the leads once

@@ -6,6 +6,7 @@ import dagster as dg
 import duckdb
 import pyarrow as pa
 
+from lakehouse.automation import on_dependency_update
 from lakehouse.defs.platform.keys import GROUP, OWNERS, state_key
 from lakehouse.transforms.platform_kpis import KPIS, TABLES_USED
 
@@ -34,7 +35,7 @@ def kpi_asset(name: str) -> dg.AssetsDefinition:
         owners=OWNERS,
         kinds={"duckdb", "parquet"},
         tags={"layer": "warehouse"},
-        automation_condition=dg.AutomationCondition.eager(),
+        automation_condition=on_dependency_update(),
     )
     def _kpi(**tables: pa.Table) -> pa.Table:
         con = duckdb.connect()
