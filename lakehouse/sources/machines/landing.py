@@ -263,9 +263,9 @@ def take_wave(landing: Store, lake: Store, wave: str, workers: int = 4) -> list[
     from lakehouse.storage.quarantine import quarantine
 
     names = claimed(landing).get(wave, [])
-    earlier = read_manifest(lake, wave)
     if not names:
         return []
+    earlier = read_manifest(lake, wave)
     folder, jobs = _new_take(lake, wave), []
     for name in names:
         src = f"{CLAIMED_PREFIX}/wave={wave}/{name}"
