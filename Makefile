@@ -27,9 +27,10 @@ test: install  ## the whole test suite (pytest's "no tests collected" is not a f
 	@$(UV) run pytest $(PYTEST_ARGS); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest: no tests collected"; exit 0; fi; exit $$rc
 
-lint: install  ## ruff lint + format check
+lint: install  ## ruff lint + format check + the layout's import contracts (pyproject.toml)
 	$(UV) run ruff check .
 	$(UV) run ruff format --check .
+	$(UV) run lint-imports
 
 fmt: install
 	$(UV) run ruff format .

@@ -88,7 +88,7 @@ def _clear_fsspec_instances() -> None:
 @contextlib.contextmanager
 def emulator_session(name: str) -> Iterator[Session]:
     """moto + Azurite in a temporary LAKEHOUSE_HOME, their env in os.environ; always stopped."""
-    from lakehouse import emulators
+    from lakehouse_dev import emulators
 
     with tempfile.TemporaryDirectory(prefix=f"lakehouse-bench-{name}-") as tmp:
         home = Path(tmp)
@@ -144,7 +144,7 @@ class Session:
         """A container SAS token (read + list, or create + write) signed with Azurite's key."""
         from azure.storage.blob import ContainerSasPermissions, generate_container_sas
 
-        from lakehouse.emulators import AZURITE_ACCOUNT, AZURITE_KEY
+        from lakehouse_dev.emulators import AZURITE_ACCOUNT, AZURITE_KEY
 
         permission = (
             ContainerSasPermissions(create=True, write=True)

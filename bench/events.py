@@ -19,7 +19,7 @@
   projection run); ``cli``: the long-lived ``lakehouse lake-writer`` beside it (the sensor
   leaves the bus to it: one run per wave instead of two).
 
-Events are the simulated platform's (``lakehouse.events.platform``), generated before timing.
+Events are the simulated platform's (``lakehouse_dev.simulate.events``), generated before timing.
 """
 
 from __future__ import annotations
@@ -48,8 +48,8 @@ WAVE_TIMEOUT = 240
 
 def _events(n: int, home: Path) -> list:
     """n platform events (bodies), from a simulated platform database in ``home``."""
-    from lakehouse.events.platform import publish_platform_events
-    from lakehouse.events.schema import parse
+    from lakehouse.sources.events.schema import parse
+    from lakehouse_dev.simulate.events import publish_platform_events
 
     class Collect:  # a bus that keeps what is published
         url = "collect://"
@@ -115,8 +115,8 @@ def _stop_group(proc: subprocess.Popen, first=signal.SIGTERM, grace: float = 30)
 
 def publish_to_lake(backend: str, bus_url: str, lake_url: str, events: list, home: Path):
     """(events/s publish -> lake, events/s publish alone) for one backend."""
-    from lakehouse.events.bus import bus_from_url
-    from lakehouse.events.publisher import Publisher
+    from lakehouse.sources.events.buses import bus_from_url
+    from lakehouse.sources.events.publisher import Publisher
 
     env = {
         "LAKEHOUSE_HOME": str(home),
@@ -173,8 +173,8 @@ def _wave(bus, warehouse, first_id: int, expected: int, proc, log: Path) -> floa
     ``expected`` submissions in all."""
     import datetime as dt
 
-    from lakehouse.events.publisher import Publisher
-    from lakehouse.events.schema import make_event
+    from lakehouse.sources.events.publisher import Publisher
+    from lakehouse.sources.events.schema import make_event
 
     at = dt.datetime(2026, 6, 1, 9, tzinfo=dt.UTC)
     events = [
@@ -224,8 +224,8 @@ def projection_latency(scale: float, home: Path) -> dict[str, tuple[float, float
     """{writer mode: (p50, p95)} seconds from publish to the application funnel counting the
     event, under ``dagster dev``: first with the sensor-driven writer (``dagster``), then with
     the long-lived ``lakehouse lake-writer`` running beside it (``cli``)."""
-    from lakehouse.events.bus import bus_from_url
     from lakehouse.settings import Settings
+    from lakehouse.sources.events.buses import bus_from_url
     from lakehouse.storage.store import Store
 
     dagster_home = home / "dagster"
@@ -318,7 +318,7 @@ def run(scale: float = 1.0) -> dict[str, float]:
         figures["events.publish_per_s.local"] = publish_rate
         try:
             with emulator_session("events") as session:
-                from lakehouse.events.bus import bus_from_url
+                from lakehouse.sources.events.buses import bus_from_url
 
                 session.create_bucket("bench-events")
                 session.create_container("bench-events")

@@ -125,7 +125,7 @@ def _bench_duckdb(folder: str) -> dict:
     import duckdb
 
     from lakehouse.sources.machines.formats import FORMATS
-    from lakehouse.transforms.machine_logs import kpi_sql
+    from lakehouse.warehouse.machine_logs import kpi_sql
 
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
@@ -272,10 +272,10 @@ def _bench_platform(home: str) -> dict:
     import pyarrow.parquet as pq
 
     import lakehouse.definitions  # noqa: F401  (a daemon has its code loaded)
-    from lakehouse.instance import get_instance
     from lakehouse.settings import Settings
     from lakehouse.sources.machines import landing
-    from lakehouse.tick import tick
+    from lakehouse_dev.instance import get_instance
+    from lakehouse_dev.tick import tick
 
     settings = Settings.from_env()
     then = time.time() - 10 * landing.SETTLE_SECONDS  # the machines finished a while ago
@@ -348,7 +348,7 @@ def _child(which: str, target: str) -> None:
     import duckdb  # noqa: F401
     import pandas  # noqa: F401
 
-    import lakehouse.transforms.machine_logs  # noqa: F401
+    import lakehouse.warehouse.machine_logs  # noqa: F401
 
     began, (cpu0, _) = time.monotonic(), _usage()
     result = {"duckdb": _bench_duckdb, "pandas": _bench_pandas, "platform": _bench_platform}[which](
@@ -402,8 +402,8 @@ def _median(results: list[dict], key: str) -> float:
 
 
 def run(scale: float = 1.0) -> dict[str, float]:
-    from lakehouse.sources.machines.generate import Quirks, generate
     from lakehouse.storage.store import Store
+    from lakehouse_dev.simulate.machines import Quirks, generate
 
     rounds = max(1, int(os.environ.get("BENCH_ROUNDS", "3") or 3))
     tmp = Path(tempfile.mkdtemp(prefix="lakehouse-bench-machines-"))

@@ -27,11 +27,11 @@ import dagster as dg
 import sqlalchemy as sa
 
 from bench.common import MB, SKIPPED, progress, scaled
-from lakehouse import prod
-from lakehouse.emulators import AWS_ENV, InProcessMoto
-from lakehouse.sources.machines.generate import Quirks, generate
 from lakehouse.sources.machines.landing import LANDING_PREFIX
 from lakehouse.storage import Store
+from lakehouse_dev import prod
+from lakehouse_dev.emulators import AWS_ENV, InProcessMoto
+from lakehouse_dev.simulate.machines import Quirks, generate
 
 PG_ADMIN = os.environ.get(
     "LAKEHOUSE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"

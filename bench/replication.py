@@ -149,7 +149,7 @@ def _timed_copy(session: Session, source: Source, how: str, bucket: str, copy) -
 
 
 def _platform(session: Session, source: Source, bucket: str) -> None:
-    from lakehouse.storage.replication import replicate_new
+    from lakehouse.replica.replicate import replicate_new
     from lakehouse.storage.store import Store
 
     copied = replicate_new(Store(f"az://{CONTAINER}/{ROOT}"), Store(f"s3://{bucket}/p"), PREFIX)

@@ -168,8 +168,8 @@ def _evaluate(backend: Backend, cursor: dict[str, str]):
     """(seconds, new keys found, new cursor) of one evaluation of the platform sensor."""
     import dagster as dg
 
+    from lakehouse.components.resources.stores import ObjectStore
     from lakehouse.defs.platform.sensors import platform_lake_files
-    from lakehouse.storage.resources import ObjectStore
 
     context = dg.build_sensor_context(
         instance=_instance(),

@@ -1,12 +1,16 @@
-"""The code location: every module under ``lakehouse/defs`` plus project-wide policies."""
+"""The code location: every module under ``lakehouse/defs`` plus project-wide policies.
+
+Loaded lazily: importing this module builds nothing; Dagster calls ``defs`` when it loads the
+code location, and code that needs the graph calls ``build_definitions()``.
+"""
 
 from pathlib import Path
 
 import dagster as dg
 
-from lakehouse.executors import executor
-from lakehouse.policies.catalog import catalog_asset
-from lakehouse.policies.replication import replication_definitions
+from lakehouse.components.executors import executor
+from lakehouse.components.policies.catalog import catalog_asset
+from lakehouse.components.policies.replication import replication_definitions
 from lakehouse.settings import Settings
 
 
@@ -48,4 +52,6 @@ def unpartitioned_assets(defs: dg.Definitions) -> list[dg.AssetKey]:
     return [k for k in graph.materializable_asset_keys if graph.get(k).partitions_def is None]
 
 
-defs = build_definitions()
+@dg.definitions
+def defs() -> dg.Definitions:
+    return build_definitions()

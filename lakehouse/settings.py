@@ -61,7 +61,7 @@ class Settings:
     platform_db_url: str
     catalog_url: str
     executor: str = "in_process"
-    """Where a run's steps execute (``LAKEHOUSE_EXECUTOR``, see lakehouse/executors.py)."""
+    """Where a run's steps execute (``LAKEHOUSE_EXECUTOR``, see components/executors.py)."""
 
     def store_urls(self) -> dict[str, str]:
         """The object stores in use, by name (``lake``, ``replica``, ...)."""

@@ -19,23 +19,19 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 PG_ADMIN_URL = os.environ.get(
     "LAKEHOUSE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
-_ENV = [
-    "LAKEHOUSE_PROFILE",
-    "LAKEHOUSE_LAKE_URL",
-    "LAKEHOUSE_REPLICA_URL",
-    "LAKEHOUSE_WAREHOUSE_URL",
-    "LAKEHOUSE_LANDING_URL",
-    "LAKEHOUSE_BUS_URL",
-    "LAKEHOUSE_PLATFORM_DB_URL",
-    "LAKEHOUSE_CATALOG_PATH",
-]
+
+
+@pytest.fixture(autouse=True)
+def _isolated_from_the_developer(monkeypatch) -> None:
+    """A developer's LAKEHOUSE_* variables (profile, stores, bus, database, catalog, executor)
+    must not redirect a test: every test starts from the defaults."""
+    for name in [n for n in os.environ if n.startswith("LAKEHOUSE_") and "_TEST_" not in n]:
+        monkeypatch.delenv(name)
 
 
 @pytest.fixture
 def settings(tmp_path, monkeypatch) -> Settings:
     """The local profile under a fresh LAKEHOUSE_HOME, with its own DAGSTER_HOME."""
-    for name in _ENV:
-        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("LAKEHOUSE_HOME", str(tmp_path / "home"))
     dagster_home = tmp_path / "home" / "dagster"
     dagster_home.mkdir(parents=True)
@@ -56,9 +52,9 @@ def load_definitions() -> dg.Definitions:
         m for m in sys.modules if m == "lakehouse.definitions" or m.startswith("lakehouse.defs")
     ]:
         del sys.modules[name]
-    from lakehouse.definitions import defs
+    from lakehouse.definitions import build_definitions
 
-    return defs
+    return build_definitions()
 
 
 @pytest.fixture

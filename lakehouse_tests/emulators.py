@@ -37,7 +37,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from lakehouse import emulators as emu
+from lakehouse_dev import emulators as emu
 
 _CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 

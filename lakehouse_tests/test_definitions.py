@@ -41,7 +41,7 @@ def test_every_asset_is_documented_owned_grouped_and_kinded(defs):
 def test_each_replica_copy_holds_its_lake_writers_pool(defs):
     """A writer uploading several files at once (a machine-log take) is never listed half-way
     by the copy to the replica: both hold the prefix's pool, so they never overlap."""
-    from lakehouse.policies.replication import replica_key
+    from lakehouse.components.policies.replication import replica_key
 
     writers = [
         a

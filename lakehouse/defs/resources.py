@@ -4,9 +4,9 @@ import os
 
 import dagster as dg
 
+from lakehouse.components.resources.platform_db import PlatformDB
+from lakehouse.components.resources.stores import CatalogFile, ObjectStore, ParquetIOManager
 from lakehouse.settings import Settings
-from lakehouse.sources.platform.resource import PlatformDB
-from lakehouse.storage.resources import CatalogFile, ObjectStore, ParquetIOManager
 
 
 @dg.definitions

@@ -6,7 +6,7 @@ import sqlalchemy as sa
 
 from lakehouse.sources.platform.extract import arrow_schema
 from lakehouse.sources.platform.schema import TABLES
-from lakehouse.sources.platform.simulate import simulate
+from lakehouse_dev.simulate.platform import simulate
 
 USED = ("applications", "invoices", "companies", "trades")
 

@@ -6,7 +6,6 @@ from collections import defaultdict
 
 import pytest
 
-from lakehouse.sources.fake_apis import SIMULATED_PROPERTY, SIMULATED_TOKEN, MarketingData, serve
 from lakehouse.sources.google_analytics.client import GoogleAnalyticsClient
 from lakehouse.sources.google_analytics.extract import extract_report, lake_watermark
 from lakehouse.sources.google_analytics.schema import TRAFFIC_DAILY
@@ -19,7 +18,8 @@ from lakehouse.sources.http import (
 )
 from lakehouse.storage import Store
 from lakehouse.storage.parquet import read_parquet
-from lakehouse_tests.marketing.helpers import Sleeps, fact
+from lakehouse_dev.fake_apis import SIMULATED_PROPERTY, SIMULATED_TOKEN, MarketingData, serve
+from lakehouse_tests.sources.helpers import Sleeps, fact
 
 TODAY = dt.date(2026, 3, 15)
 PREFIX = "google_analytics/traffic_daily"

@@ -5,7 +5,6 @@ import datetime as dt
 
 import pytest
 
-from lakehouse.sources.fake_apis import SIMULATED_TOKEN, MarketingData, serve
 from lakehouse.sources.http import (
     CredentialError,
     RateLimited,
@@ -18,7 +17,8 @@ from lakehouse.sources.salesforce.extract import extract_object
 from lakehouse.sources.salesforce.schema import LEAD, OPPORTUNITY, format_datetime
 from lakehouse.storage import Store
 from lakehouse.storage.parquet import read_parquet
-from lakehouse_tests.marketing.helpers import T0, Sleeps, leads, record
+from lakehouse_dev.fake_apis import SIMULATED_TOKEN, MarketingData, serve
+from lakehouse_tests.sources.helpers import T0, Sleeps, leads, record
 
 PREFIX = "salesforce/lead"
 

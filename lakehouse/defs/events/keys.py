@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from lakehouse.events.schema import EVENT_TYPES
+from lakehouse.sources.events.schema import EVENT_TYPES
 
 GROUP = "events"
 OWNERS = ["team:platform"]

@@ -2,24 +2,24 @@
 
 Sensor-driven mode of the lake writer: the ``events_bus`` sensor sees messages waiting on the
 bus and requests one run of ``lake_events``, which drains a bounded number of them into the
-lake (exactly once, see ``lakehouse.events.writer``). The long-lived ``lakehouse
+lake (exactly once, see ``lakehouse.sources.events.writer``). The long-lived ``lakehouse
 lake-writer`` is the other mode; while it runs (its heartbeat is fresh) the sensor leaves the
 bus to it.
 """
 
 import dagster as dg
 
+from lakehouse.components.resources.event_bus import EventBus
+from lakehouse.components.resources.stores import ObjectStore
 from lakehouse.defs.events.keys import BUS_KEY, GROUP, OWNERS, lake_key
-from lakehouse.events.bus import BusError
-from lakehouse.events.resource import EventBus
-from lakehouse.events.schema import EVENT_TYPES
-from lakehouse.events.writer import (
+from lakehouse.sources.events.bus import BusError
+from lakehouse.sources.events.schema import EVENT_TYPES
+from lakehouse.sources.events.writer import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_VISIBILITY_TIMEOUT,
     LakeWriter,
     live_writer,
 )
-from lakehouse.storage.resources import ObjectStore
 
 SENSOR_NAME = "events_bus"
 IN_PROGRESS = [

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from lakehouse.events.resource import EventBus
+from lakehouse.components.resources.event_bus import EventBus
 from lakehouse.settings import Settings
 
 

@@ -1,9 +1,9 @@
 """New event files in the lake -> the projections that count them (near-real-time)."""
 
+from lakehouse.components.lake_sensor import lake_file_sensor
 from lakehouse.defs.events.keys import projection_key
-from lakehouse.events.projections import APPLICATION_FUNNEL, FUNDED_VOLUME
-from lakehouse.events.writer import type_prefix
-from lakehouse.lake_sensor import lake_file_sensor
+from lakehouse.sources.events.writer import type_prefix
+from lakehouse.warehouse.events import APPLICATION_FUNNEL, FUNDED_VOLUME
 
 # One sensor (one cursor) per projection: trade_funded files feed both.
 events_funnel_files = lake_file_sensor(

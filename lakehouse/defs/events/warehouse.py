@@ -12,18 +12,18 @@ import dagster as dg
 import duckdb
 import pyarrow as pa
 
-from lakehouse.defs.events.keys import GROUP, OWNERS, lake_key, projection_key
-from lakehouse.events.projections import APPLICATION_FUNNEL, PROJECTIONS, Projection, lake_cursors
-from lakehouse.events.projections import update as update_projection
-from lakehouse.events.schema import lake_schema
-from lakehouse.events.writer import type_prefix
-from lakehouse.incremental import (
+from lakehouse.components.incremental import (
     IncrementalConfig,
     fail_if_rejected,
     new_batches,
     previous_result,
 )
-from lakehouse.storage.resources import ObjectStore
+from lakehouse.components.resources.stores import ObjectStore
+from lakehouse.defs.events.keys import GROUP, OWNERS, lake_key, projection_key
+from lakehouse.sources.events.schema import lake_schema
+from lakehouse.sources.events.writer import type_prefix
+from lakehouse.warehouse.events import APPLICATION_FUNNEL, PROJECTIONS, Projection, lake_cursors
+from lakehouse.warehouse.events import update as update_projection
 
 
 def projection_asset(projection: Projection) -> dg.AssetsDefinition:

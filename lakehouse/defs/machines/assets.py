@@ -11,17 +11,17 @@ import dagster as dg
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from lakehouse.automation import dependency_updated
+from lakehouse.components.automation import dependency_updated
+from lakehouse.components.resources.stores import ObjectStore
 from lakehouse.sources.machines.formats import WAVE_FORMAT
 from lakehouse.sources.machines.landing import take_wave
-from lakehouse.sources.machines.waves import (
+from lakehouse.warehouse.machine_waves import (
     PARSED_PREFIX,
     REJECTED_PREFIX,
     kpis,
     parse_wave,
     waves_of_day,
 )
-from lakehouse.storage.resources import ObjectStore
 
 GROUP = "machines"
 OWNERS = ["team:manufacturing"]

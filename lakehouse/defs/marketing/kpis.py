@@ -3,10 +3,10 @@
 import dagster as dg
 import pyarrow as pa
 
-from lakehouse.automation import on_dependency_update
+from lakehouse.components.automation import on_dependency_update
 from lakehouse.defs.marketing.keys import GA, GROUP, OWNERS, SF, state_key
 from lakehouse.defs.platform.keys import state_key as platform_key
-from lakehouse.transforms import marketing_funnel
+from lakehouse.warehouse import marketing_funnel
 
 FUNNEL_KEY = dg.AssetKey(["warehouse", "marketing", "funnel_weekly"])
 INPUTS = {

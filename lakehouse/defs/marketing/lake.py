@@ -10,6 +10,9 @@ materialise nothing new, and its schedule says why it does not run.
 
 import dagster as dg
 
+from lakehouse.components.resources.google_analytics import GoogleAnalyticsResource
+from lakehouse.components.resources.salesforce import SalesforceResource
+from lakehouse.components.resources.stores import ObjectStore
 from lakehouse.defs.marketing.keys import (
     GA,
     GROUP,
@@ -22,14 +25,11 @@ from lakehouse.defs.marketing.keys import (
 )
 from lakehouse.sources.google_analytics.client import PROPERTY_ENV
 from lakehouse.sources.google_analytics.extract import extract_report
-from lakehouse.sources.google_analytics.resource import GoogleAnalyticsResource
 from lakehouse.sources.google_analytics.schema import REPORTS, Report
 from lakehouse.sources.http import APIError
 from lakehouse.sources.salesforce.client import INSTANCE_ENV
 from lakehouse.sources.salesforce.extract import extract_object
-from lakehouse.sources.salesforce.resource import SalesforceResource
 from lakehouse.sources.salesforce.schema import OBJECTS, SObject
-from lakehouse.storage.resources import ObjectStore
 
 
 def _not_configured(context: dg.AssetExecutionContext, why: str) -> dg.MaterializeResult:

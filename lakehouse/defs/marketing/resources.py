@@ -11,10 +11,10 @@ import os
 
 import dagster as dg
 
+from lakehouse.components.resources.google_analytics import GoogleAnalyticsResource
+from lakehouse.components.resources.salesforce import SalesforceResource
 from lakehouse.sources.google_analytics import client as ga
-from lakehouse.sources.google_analytics.resource import GoogleAnalyticsResource
 from lakehouse.sources.salesforce import client as sf
-from lakehouse.sources.salesforce.resource import SalesforceResource
 
 GA_BASE_URL_ENV = "GOOGLE_ANALYTICS_BASE_URL"
 SF_API_VERSION_ENV = "SALESFORCE_API_VERSION"

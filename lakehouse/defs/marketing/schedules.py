@@ -13,11 +13,11 @@ starts running as soon as the variables are set.
 
 import dagster as dg
 
+from lakehouse.components.resources.google_analytics import GoogleAnalyticsResource
+from lakehouse.components.resources.salesforce import SalesforceResource
 from lakehouse.defs.marketing.keys import GA_LAKE_KEYS, SF_LAKE_KEYS
 from lakehouse.sources.google_analytics.client import PROPERTY_ENV
-from lakehouse.sources.google_analytics.resource import GoogleAnalyticsResource
 from lakehouse.sources.salesforce.client import INSTANCE_ENV
-from lakehouse.sources.salesforce.resource import SalesforceResource
 
 
 @dg.schedule(

@@ -1,7 +1,7 @@
 """New marketing batches in the lake -> the current-state projections that merge them."""
 
+from lakehouse.components.lake_sensor import lake_file_sensor
 from lakehouse.defs.marketing.keys import SOURCES, lake_prefix, state_key
-from lakehouse.lake_sensor import lake_file_sensor
 
 marketing_lake_files = lake_file_sensor(
     "marketing_lake_files",

@@ -5,7 +5,7 @@ file's metadata), like the platform's projections:
 
 - Salesforce objects: the latest version of each record (``id``, by ``system_modstamp``);
   deleted records stay, flagged ``is_deleted``. Leads and accounts carry ``company_key`` and
-  ``registration_key`` (:mod:`lakehouse.sources.salesforce.matching`) to join platform
+  ``registration_key`` (:mod:`lakehouse.warehouse.company_matching`) to join platform
   ``companies``.
 - Google Analytics reports: for each date, the rows of the newest batch that pulled it (GA
   revises recent days; a re-pulled day replaces the earlier pull wholesale).
@@ -19,6 +19,13 @@ from collections.abc import Callable, Iterator, Sequence
 import dagster as dg
 import pyarrow as pa
 
+from lakehouse.components.incremental import (
+    IncrementalConfig,
+    fail_if_rejected,
+    new_batches,
+    previous_result,
+)
+from lakehouse.components.resources.stores import ObjectStore
 from lakehouse.defs.marketing.keys import (
     GA,
     GROUP,
@@ -28,17 +35,10 @@ from lakehouse.defs.marketing.keys import (
     lake_prefix,
     state_key,
 )
-from lakehouse.incremental import (
-    IncrementalConfig,
-    fail_if_rejected,
-    new_batches,
-    previous_result,
-)
 from lakehouse.sources.google_analytics.schema import REPORTS
-from lakehouse.sources.salesforce.matching import with_company_keys
 from lakehouse.sources.salesforce.schema import OBJECTS
-from lakehouse.storage.resources import ObjectStore
-from lakehouse.transforms.current_state import merge, state_cursor
+from lakehouse.warehouse.company_matching import with_company_keys
+from lakehouse.warehouse.current_state import merge, state_cursor
 
 COMPANY_COLUMNS = {
     "lead": ("company", "country", "registration_number"),

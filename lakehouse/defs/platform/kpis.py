@@ -6,9 +6,9 @@ import dagster as dg
 import duckdb
 import pyarrow as pa
 
-from lakehouse.automation import on_dependency_update
+from lakehouse.components.automation import on_dependency_update
 from lakehouse.defs.platform.keys import GROUP, OWNERS, state_key
-from lakehouse.transforms.platform_kpis import KPIS, TABLES_USED
+from lakehouse.warehouse.platform_kpis import KPIS, TABLES_USED
 
 SUBJECTS = {
     "applications_daily": "origination",

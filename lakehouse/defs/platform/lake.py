@@ -2,12 +2,12 @@
 
 import dagster as dg
 
+from lakehouse.components.resources.platform_db import PlatformDB
+from lakehouse.components.resources.stores import ObjectStore
 from lakehouse.defs.platform.keys import GROUP, OWNERS, lake_key, lake_prefix, source_key
 from lakehouse.sources.platform.db import PlatformDBError
 from lakehouse.sources.platform.extract import extract_table
-from lakehouse.sources.platform.resource import PlatformDB
 from lakehouse.sources.platform.schema import TABLES
-from lakehouse.storage.resources import ObjectStore
 
 
 def lake_asset(table: str) -> dg.AssetsDefinition:

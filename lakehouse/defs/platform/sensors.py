@@ -1,7 +1,7 @@
 """New platform batches in the lake -> the current-state projections that merge them."""
 
+from lakehouse.components.lake_sensor import lake_file_sensor
 from lakehouse.defs.platform.keys import lake_prefix, state_key
-from lakehouse.lake_sensor import lake_file_sensor
 from lakehouse.sources.platform.schema import TABLES
 
 platform_lake_files = lake_file_sensor(

@@ -10,10 +10,10 @@ import json
 
 import dagster as dg
 
+from lakehouse.components.resources.platform_db import PlatformDB
 from lakehouse.defs.platform.keys import GROUP, LAKE_KEYS, OWNERS, lake_key, source_key
 from lakehouse.sources.platform.db import PlatformDBError
 from lakehouse.sources.platform.extract import watermarks
-from lakehouse.sources.platform.resource import PlatformDB
 from lakehouse.sources.platform.schema import TABLES
 
 source_specs = [

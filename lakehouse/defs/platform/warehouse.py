@@ -4,17 +4,17 @@ from collections.abc import Iterator
 
 import dagster as dg
 
-from lakehouse.defs.platform.keys import GROUP, OWNERS, lake_key, lake_prefix, state_key
-from lakehouse.incremental import (
+from lakehouse.components.incremental import (
     IncrementalConfig,
     fail_if_rejected,
     new_batches,
     previous_result,
 )
+from lakehouse.components.resources.stores import ObjectStore
+from lakehouse.defs.platform.keys import GROUP, OWNERS, lake_key, lake_prefix, state_key
 from lakehouse.sources.platform.extract import arrow_schema
 from lakehouse.sources.platform.schema import TABLES
-from lakehouse.storage.resources import ObjectStore
-from lakehouse.transforms.current_state import merge, state_cursor
+from lakehouse.warehouse.current_state import merge, state_cursor
 
 
 def state_asset(table: str) -> dg.AssetsDefinition:

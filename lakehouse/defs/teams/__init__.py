@@ -1,1 +1,1 @@
-"""Team-added modules, one folder per team, loaded by lakehouse.teams (docs/teams.md)."""
+"""Team-added modules, one folder per team, loaded by lakehouse.components.teams (docs/teams.md)."""

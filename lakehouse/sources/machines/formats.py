@@ -4,8 +4,8 @@ Every format carries the same thirteen fields (the *canonical* fields, :data:`FI
 own order, with its own delimiter, timestamp notation, event and result codes, decimal mark,
 header, line ending, byte-order mark and compression. Fields that do not apply to an event are
 empty. ``docs/machine-log-formats.md`` is the prose version of this table; the generator
-(:mod:`lakehouse.sources.machines.generate`) and the parser
-(:mod:`lakehouse.transforms.machine_logs`) both read it, so they cannot drift apart.
+(:mod:`lakehouse_dev.simulate.machines`) and the parser
+(:mod:`lakehouse.warehouse.machine_logs`) both read it, so they cannot drift apart.
 """
 
 import re

@@ -10,7 +10,7 @@ never written as a column of nulls.
 Timestamps are naive UTC (``timestamp[us]``), like the platform's; currency amounts are
 ``decimal(18, 2)``. ``Registration_Number__c`` is a custom field on Lead and Account holding
 the company registration number, which, with the company name and country, matches a lead
-or account to the platform's ``companies`` (see :mod:`lakehouse.sources.salesforce.matching`).
+or account to the platform's ``companies`` (see :mod:`lakehouse.warehouse.company_matching`).
 """
 
 from collections.abc import Iterable, Mapping

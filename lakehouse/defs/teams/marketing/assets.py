@@ -4,7 +4,7 @@ import dagster as dg
 import duckdb
 import pyarrow as pa
 
-from lakehouse.teams import team_key, warehouse_input
+from lakehouse.components.teams import team_key, warehouse_input
 
 TEAM = "marketing"
 

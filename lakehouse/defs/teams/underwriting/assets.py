@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import dagster as dg
 import pyarrow as pa
 
-from lakehouse.teams import team_key, warehouse_input
+from lakehouse.components.teams import team_key, warehouse_input
 
 TEAM = "underwriting"
 FEATURES = team_key(TEAM, "application_features")

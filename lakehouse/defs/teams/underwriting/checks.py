@@ -4,8 +4,8 @@ import dagster as dg
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from lakehouse.components.teams import warehouse_input
 from lakehouse.defs.teams.underwriting.assets import FEATURES, SCORES
-from lakehouse.teams import warehouse_input
 
 
 @dg.asset_check(

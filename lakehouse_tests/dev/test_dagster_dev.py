@@ -1,0 +1,300 @@
+"""End to end through `dagster dev`: the daemon's sensors carry platform activity from the
+database to the lake, the warehouse projections and the KPIs, with nothing run in-process."""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+
+import dagster as dg
+import pyarrow.compute as pc
+import pytest
+
+from lakehouse.components.resources.stores import warehouse_file_key
+from lakehouse.defs.platform.keys import lake_key, state_key
+from lakehouse.defs.platform.kpis import kpi_key
+from lakehouse.settings import Settings
+from lakehouse.storage import Store
+from lakehouse.storage.parquet import read_parquet
+from lakehouse_dev.simulate.platform import simulate
+from lakehouse_tests.conftest import PROJECT_ROOT
+from lakehouse_tests.defs.platform.helpers import db_rows
+
+TABLE = "applications"
+KPI = "applications_daily"
+SENSORS = {"platform_watermarks", "platform_lake_files", "automation"}
+PHASE_TIMEOUT = 420  # seconds; the sensors tick every 15-30 s, runs queue behind each other
+POLL = 1.0
+SENSOR_TAG, SCHEDULE_TAG = "dagster/sensor_name", "dagster/schedule_name"
+UNFINISHED = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+    dg.DagsterRunStatus.CANCELING,
+]
+
+
+# -- the dagster dev process group ------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _dagster_executable() -> str:
+    beside = Path(sys.executable).with_name("dagster")
+    return str(beside) if beside.exists() else shutil.which("dagster") or "dagster"
+
+
+def _default_signals_prefix() -> list[str]:
+    """``env --default-signal`` (GNU coreutils >= 8.31): a SIGINT ignored by whoever started
+    pytest (a background job, some CI runners) must not be inherited by dagster dev."""
+    env = shutil.which("env")
+    if env and subprocess.run([env, "--default-signal", "true"], check=False).returncode == 0:
+        return [env, "--default-signal"]
+    return []
+
+
+def _group_members(pgid: int) -> list[str]:
+    """Live (non-zombie) processes of the group, as ``pid command`` lines."""
+    proc = Path("/proc")
+    if not proc.is_dir():  # not Linux: ask the kernel whether the group still exists
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return []
+        return [f"process group {pgid}"]
+    members = []
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+        except OSError:
+            continue  # gone meanwhile
+        state, _ppid, pgrp = stat[stat.rindex(")") + 2 :].split()[:3]
+        if int(pgrp) == pgid and state != "Z":
+            members.append(f"{entry.name} {cmdline}")
+    return members
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    with suppress(ProcessLookupError):
+        os.killpg(pgid, sig)
+
+
+def _stop(proc: subprocess.Popen) -> list[str]:
+    """SIGINT the whole group (a clean dagster dev shutdown), then SIGTERM, then SIGKILL.
+    Returns the processes that needed more than SIGINT."""
+    pgid, stubborn = proc.pid, []
+    for sig, grace in ((signal.SIGINT, 45), (signal.SIGTERM, 15), (signal.SIGKILL, 10)):
+        _signal_group(pgid, sig)
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            proc.poll()  # reap the leader
+            if proc.returncode is not None and not _group_members(pgid):
+                return stubborn
+            time.sleep(0.25)
+        stubborn = _group_members(pgid)
+    return stubborn
+
+
+def _tail(log: Path, lines: int = 80) -> str:
+    text = log.read_text(errors="replace") if log.exists() else ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+@contextmanager
+def dagster_dev(log: Path) -> Iterator[subprocess.Popen]:
+    """``dagster dev -w workspace.yaml`` on a free loopback port, in its own process group."""
+    port = _free_port()
+    argv = [
+        *_default_signals_prefix(),
+        _dagster_executable(),
+        "dev",
+        "-w",
+        str(PROJECT_ROOT / "workspace.yaml"),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
+    env = {**os.environ, "DAGSTER_HOME": os.environ["DAGSTER_HOME"], "PYTHONUNBUFFERED": "1"}
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            argv,
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            yield proc
+        finally:
+            stubborn = _stop(proc)
+            assert not _group_members(proc.pid), "dagster dev processes survived SIGKILL"
+            if stubborn:
+                print(f"dagster dev: needed SIGTERM/SIGKILL for {stubborn}")
+
+
+# -- what the warehouse and the database hold ---------------------------------------------------
+
+
+def _db_versions(settings: Settings) -> dict[int, object]:
+    return {i: row["updated_at"] for i, row in db_rows(settings.platform_db_url, TABLE).items()}
+
+
+def _db_counts(settings: Settings) -> tuple[int, int, int, int]:
+    """(submitted, approved, declined, pending) as applications_daily should sum them."""
+    statuses = [row["status"] for row in db_rows(settings.platform_db_url, TABLE).values()]
+    return (
+        len(statuses),
+        statuses.count("approved"),
+        statuses.count("declined"),
+        statuses.count("submitted"),
+    )
+
+
+def _projection_versions(warehouse: Store) -> dict[int, object] | None:
+    key = warehouse_file_key(state_key(TABLE))
+    if not warehouse.exists(key):
+        return None
+    rows = read_parquet(warehouse, key).select(["id", "updated_at"]).to_pylist()
+    return {row["id"]: row["updated_at"] for row in rows}
+
+
+def _kpi_mtime(warehouse: Store) -> float | None:
+    path = Path(warehouse.path(warehouse_file_key(kpi_key(KPI))))
+    return path.stat().st_mtime if path.exists() else None
+
+
+def _kpi_counts(warehouse: Store) -> tuple[int, ...] | None:
+    key = warehouse_file_key(kpi_key(KPI))
+    if not warehouse.exists(key):
+        return None
+    kpi = read_parquet(warehouse, key)
+    cols = ("submitted", "approved", "declined", "pending")
+    return tuple(int(pc.sum(kpi.column(c)).as_py() or 0) for c in cols)
+
+
+# -- waiting -----------------------------------------------------------------------------------
+
+
+def _wait_until(
+    conditions: dict[str, Callable[[], bool]], proc: subprocess.Popen, log: Path, timeout: float
+) -> dict[str, float]:
+    """Poll every condition each second until all hold; return when each first held (s)."""
+    start, met, errors = time.monotonic(), {}, {}
+    while True:
+        for name, condition in conditions.items():
+            try:
+                ok = condition()
+            except Exception as exc:  # a file replaced while read, a locked database: retry
+                ok, errors[name] = False, repr(exc)
+            if ok:
+                met.setdefault(name, time.monotonic() - start)
+            else:
+                met.pop(name, None)
+        if len(met) == len(conditions):
+            return met
+        elapsed = time.monotonic() - start
+        if proc.poll() is not None or elapsed > timeout:
+            pending = [n for n in conditions if n not in met]
+            why = (
+                f"dagster dev exited with {proc.returncode}"
+                if proc.returncode is not None
+                else (f"timed out after {elapsed:.0f} s")
+            )
+            pytest.fail(
+                f"{why} waiting for {pending} (last errors: {errors})\n"
+                f"--- tail of {log} ---\n{_tail(log)}"
+            )
+        time.sleep(POLL)
+
+
+def _sensor_of_latest(instance: dg.DagsterInstance, key: dg.AssetKey) -> str | None:
+    event = instance.get_latest_materialization_event(key)
+    assert event is not None, f"{key.to_user_string()} was never materialised"
+    run = instance.get_run_by_id(event.run_id)
+    return run.tags.get(SENSOR_TAG) if run else None
+
+
+@pytest.mark.timeout(1200, method="signal")  # so the teardown runs on timeout
+def test_dagster_dev_daemon_carries_platform_activity_to_the_warehouse(settings, tmp_path):
+    warehouse, log = Store(settings.warehouse_url), tmp_path / "dagster-dev.log"
+    simulate(settings.platform_db_url, days=3, seed=1)
+    history = _db_versions(settings)
+
+    with dagster_dev(log) as proc:
+        # 1. The history reaches the projection: watermarks -> lake -> lake files -> warehouse.
+        started = time.monotonic()
+        _wait_until(
+            {"projection == database": lambda: _projection_versions(warehouse) == history},
+            proc,
+            log,
+            PHASE_TIMEOUT,
+        )
+        first = time.monotonic() - started
+        kpi_before = _kpi_mtime(warehouse)
+
+        # 2. New activity (new rows and updates of old ones) follows the same way, and the
+        # automation sensor recomputes the KPI from the new projection.
+        simulate(settings.platform_db_url, days=1, seed=1)
+        now, counts = _db_versions(settings), _db_counts(settings)
+        assert len(now) > len(history), "the simulation should add applications"
+        assert any(now[i] != v for i, v in history.items()), "and update some old ones"
+        latency = _wait_until(
+            {
+                "projection == database": lambda: _projection_versions(warehouse) == now,
+                "KPI rewritten": lambda: (_kpi_mtime(warehouse) or 0) > (kpi_before or 0),
+                "KPI == database": lambda: _kpi_counts(warehouse) == counts,
+            },
+            proc,
+            log,
+            PHASE_TIMEOUT,
+        )
+        print(
+            f"\ndagster dev: history -> projection {first:.1f} s; new activity -> projection "
+            f"{latency['projection == database']:.1f} s, -> KPI {latency['KPI == database']:.1f} s"
+        )
+
+        # 3. Every run was launched by a sensor and succeeded (asked before dagster dev stops,
+        # as stopping it would interrupt runs still in flight).
+        with dg.DagsterInstance.get() as instance:
+            _wait_until(
+                {
+                    "no run in flight": lambda: (
+                        not instance.get_runs(dg.RunsFilter(statuses=UNFINISHED))
+                    )
+                },
+                proc,
+                log,
+                PHASE_TIMEOUT,
+            )
+            runs = instance.get_runs()
+            summary = "\n".join(f"{r.run_id} {r.status.value} {dict(r.tags)}" for r in runs)
+            failed = [r for r in runs if r.status != dg.DagsterRunStatus.SUCCESS]
+            assert not failed, f"runs did not succeed:\n{summary}\n--- log ---\n{_tail(log)}"
+            # Other sensors (replication, ...) and schedules (the nightly reconcile) may launch
+            # runs too; these three sensors must have done the work.
+            unattended = [r for r in runs if {SENSOR_TAG, SCHEDULE_TAG} & set(r.tags)]
+            assert unattended == runs, f"a run launched by neither sensor nor schedule:\n{summary}"
+            launched_by = {r.tags.get(SENSOR_TAG) for r in runs}
+            assert launched_by >= SENSORS, f"runs not launched by the sensors:\n{summary}"
+            assert _sensor_of_latest(instance, lake_key(TABLE)) == "platform_watermarks"
+            assert _sensor_of_latest(instance, state_key(TABLE)) == "platform_lake_files"
+            assert _sensor_of_latest(instance, kpi_key(KPI)) == "automation"
+
+    assert not _group_members(proc.pid), "dagster dev left processes behind"
