@@ -1,4 +1,9 @@
-"""Parquet on a :class:`Store`: atomic writes and reads."""
+"""Parquet on a :class:`Store`: atomic writes, reads, and cursors kept in a file's footer.
+
+A cursor (how far the data in a file reaches: a lake key, a watermark) travels in the
+file's own schema metadata, under ``lakehouse.<name>``, so data and cursor are written
+together, atomically, and a reader needs only the footer to resume.
+"""
 
 import io
 
@@ -6,6 +11,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lakehouse.storage.store import Store
+
+_CURSOR_PREFIX = "lakehouse."
 
 
 def write_parquet(store: Store, key: str, table: pa.Table) -> str:
@@ -19,3 +26,25 @@ def read_parquet(store: Store, key: str) -> pa.Table:
     if store.is_local:
         return pq.read_table(store.path(key))
     return pq.read_table(io.BytesIO(store.read_bytes(key)))
+
+
+def with_cursors(table: pa.Table, **cursors: str) -> pa.Table:
+    """``table`` carrying each cursor (name -> text) in its schema metadata, beside the rest."""
+    metadata = dict(table.schema.metadata or {})
+    metadata.update({f"{_CURSOR_PREFIX}{n}".encode(): v.encode() for n, v in cursors.items()})
+    return table.replace_schema_metadata(metadata)
+
+
+def cursor_of(data: pa.Table | pa.Schema | None, name: str) -> str | None:
+    """The cursor ``name`` kept in a table's (or schema's) metadata, or None."""
+    if data is None:
+        return None
+    schema = data.schema if isinstance(data, pa.Table) else data
+    value = (schema.metadata or {}).get(f"{_CURSOR_PREFIX}{name}".encode())
+    return value.decode() if value is not None else None
+
+
+def read_cursor(store: Store, key: str, name: str) -> str | None:
+    """The cursor ``name`` in the footer of the Parquet file at ``key`` (nothing else is read)."""
+    with store.open(key) as f:
+        return cursor_of(pq.read_schema(f), name)

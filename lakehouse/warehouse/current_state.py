@@ -1,13 +1,11 @@
 """Current state of a table from its lake history: the latest version of every row.
 
 The projection is maintained incrementally: the previous state plus the lake batches written
-since (the *cursor*, the last batch key merged, travels inside the state file's Parquet
-metadata, so state and cursor are written together, atomically). A batch that is unreadable
+since (:mod:`lakehouse.components.incremental` keeps the cursor). A batch that is unreadable
 or breaks the table's schema is reported, never merged.
 """
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 
 import duckdb
 import pyarrow as pa
@@ -15,8 +13,6 @@ import pyarrow as pa
 from lakehouse.storage.duck import sql_string
 from lakehouse.storage.parquet import read_parquet
 from lakehouse.storage.store import Store
-
-CURSOR_KEY = b"lakehouse.lake_cursor"
 
 
 def current_state_sql(
@@ -71,19 +67,13 @@ def schema_problem(table: pa.Table, schema: pa.Schema) -> str | None:
     return None
 
 
-@dataclass(frozen=True)
-class Merged:
-    state: pa.Table
-    cursor: str | None
-
-
 def merge(
     previous: pa.Table | None,
-    batches: dict[str, pa.Table],
+    batches: Mapping[str, pa.Table],
     schema: pa.Schema,
     key: Sequence[str] = ("id",),
     version: str | None = "updated_at",
-) -> Merged:
+) -> pa.Table:
     """Latest version per ``key`` over ``previous`` and ``batches`` (key -> table, in key order).
 
     Versions are ordered by ``version``; a tie goes to the later batch, and the previous
@@ -98,20 +88,8 @@ def merge(
         con.register(f"part_{i}", table.select(schema.names).cast(schema))
         parts.append(f"SELECT *, {sql_string(batch_key)} AS _batch FROM part_{i}")
     if not parts:
-        return Merged(schema.empty_table(), None)
+        return schema.empty_table()
     con.execute(f"CREATE TEMP VIEW versions AS {' UNION ALL '.join(parts)}")
     order = ", ".join(key) if version else "ALL"
     state = con.sql(f"{current_state_sql('versions', key, version)} ORDER BY {order}")
-    state = state.to_arrow_table()
-    cursor = max(batches) if batches else state_cursor(previous)
-    state = state.cast(schema)
-    if cursor is not None:
-        state = state.replace_schema_metadata({CURSOR_KEY: cursor.encode()})
-    return Merged(state, cursor)
-
-
-def state_cursor(state: pa.Table | None) -> str | None:
-    """The last lake batch key merged into ``state``."""
-    if state is None or not state.schema.metadata or CURSOR_KEY not in state.schema.metadata:
-        return None
-    return state.schema.metadata[CURSOR_KEY].decode()
+    return state.to_arrow_table().cast(schema)

@@ -2,9 +2,8 @@
 
 Each projection is an aggregate of additive measures (counts, sums), so it is maintained as
 *previous result + aggregate of the new lake files*, regrouped. The lake holds every event
-exactly once, so adding each new file once keeps the result exact. The last lake key merged
-per event type travels in the projection file's own Parquet metadata (written atomically with
-the data): each file is added exactly once, and a failed run is caught up by the next.
+exactly once, and :mod:`lakehouse.components.incremental` hands each lake file over exactly
+once, so the result stays exact.
 
 Buckets are the *event's* time (``occurred_at``, UTC), not its arrival: a late event updates
 the bucket it belongs to.
@@ -12,16 +11,13 @@ the bucket it belongs to.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import duckdb
 import pyarrow as pa
 
 from lakehouse.sources.events.schema import lake_schema
-
-CURSORS_KEY = b"lakehouse.lake_cursors"
 
 
 @dataclass(frozen=True)
@@ -121,23 +117,15 @@ def _naive_utc(table: pa.Table) -> pa.Table:
     return table
 
 
-def lake_cursors(table: pa.Table | None) -> dict[str, str]:
-    """Per event type, the last lake key merged into ``table``."""
-    if table is None or not table.schema.metadata or CURSORS_KEY not in table.schema.metadata:
-        return {}
-    return json.loads(table.schema.metadata[CURSORS_KEY])
-
-
 def update(
     projection: Projection,
     previous: pa.Table | None,
-    new_files: Mapping[str, Sequence[tuple[str, pa.Table]]],
+    new_files: Mapping[str, Mapping[str, pa.Table]],
 ) -> pa.Table:
-    """``previous`` plus the events in ``new_files`` (type -> [(lake key, table)], in key
-    order), regrouped; the cursors in the result's metadata move past the new files."""
+    """``previous`` plus the events in ``new_files`` (type -> {lake key: table}), regrouped."""
     con = duckdb.connect()
     for type_name in projection.sources:
-        tables = [_naive_utc(t) for _, t in new_files.get(type_name, ())]
+        tables = [_naive_utc(t) for t in new_files.get(type_name, {}).values()]
         schema = _naive_utc(lake_schema(type_name).empty_table()).schema
         con.register(type_name, pa.concat_tables(tables) if tables else schema.empty_table())
     keys = ", ".join(projection.keys)
@@ -149,9 +137,4 @@ def update(
     result = con.sql(
         f"SELECT {keys}, {sums} FROM ({' UNION ALL '.join(parts)}) GROUP BY {keys} ORDER BY {keys}"
     ).to_arrow_table()
-    result = result.cast(projection.schema)
-    cursors = lake_cursors(previous)
-    for type_name, files in new_files.items():
-        if files:
-            cursors[type_name] = max([cursors.get(type_name, ""), *(k for k, _ in files)])
-    return result.replace_schema_metadata({CURSORS_KEY: json.dumps(cursors, sort_keys=True)})
+    return result.cast(projection.schema)

@@ -14,18 +14,12 @@ A batch that is unreadable or breaks the schema is quarantined, the good ones me
 run then fails naming each file.
 """
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 
 import dagster as dg
 import pyarrow as pa
 
-from lakehouse.components.incremental import (
-    IncrementalConfig,
-    fail_if_rejected,
-    new_batches,
-    previous_result,
-)
-from lakehouse.components.resources.stores import ObjectStore
+from lakehouse.components.incremental import Batches, LakeInput, incremental_asset
 from lakehouse.defs.marketing.keys import (
     GA,
     GROUP,
@@ -38,7 +32,7 @@ from lakehouse.defs.marketing.keys import (
 from lakehouse.sources.google_analytics.schema import REPORTS
 from lakehouse.sources.salesforce.schema import OBJECTS
 from lakehouse.warehouse.company_matching import with_company_keys
-from lakehouse.warehouse.current_state import merge, state_cursor
+from lakehouse.warehouse.current_state import merge
 
 COMPANY_COLUMNS = {
     "lead": ("company", "country", "registration_number"),
@@ -55,42 +49,19 @@ def state_asset(
     description: str,
     finish: Callable[[pa.Table], pa.Table] | None = None,
 ) -> dg.AssetsDefinition:
-    prefix = lake_prefix(api, name)
+    def _merge(previous: pa.Table | None, new: Batches) -> pa.Table:
+        state = merge(previous, new[name], schema, key=key, version=version)
+        return finish(state) if finish else state
 
-    @dg.asset(
-        key=state_key(api, name),
+    return incremental_asset(
+        state_key(api, name),
+        {name: LakeInput(lake_prefix(api, name), schema)},
+        _merge,
         deps=[lake_key(api, name)],
         description=description,
         group_name=GROUP,
         owners=OWNERS,
-        kinds={"duckdb", "parquet"},
-        tags={"layer": "warehouse"},
-        pool=f"warehouse:{prefix}",  # merges of one projection never race
     )
-    def _current_state(
-        context: dg.AssetExecutionContext,
-        config: IncrementalConfig,
-        lake: ObjectStore,
-        warehouse: ObjectStore,
-    ) -> Iterator[dg.Output]:
-        previous, rejected = previous_result(context, config, warehouse), {}
-        after = state_cursor(previous)
-        batches = dict(new_batches(context, lake.store, prefix, after, schema, rejected))
-        merged = merge(previous, batches, schema, key=key, version=version)
-        state = finish(merged.state) if finish else merged.state
-        yield dg.Output(
-            state,
-            metadata={
-                "rows": state.num_rows,
-                "lake_files_merged": sorted(batches),
-                "lake_rows_merged": sum(t.num_rows for t in batches.values()),
-                "lake_cursor": merged.cursor or "",
-                "quarantined": rejected,
-            },
-        )
-        fail_if_rejected(lake.store, rejected)
-
-    return _current_state
 
 
 def _company_keys(columns: tuple[str, str, str]) -> Callable[[pa.Table], pa.Table]:

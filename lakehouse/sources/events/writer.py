@@ -45,7 +45,7 @@ import pyarrow.parquet as pq
 from lakehouse.sources.events.bus import Bus, Message
 from lakehouse.sources.events.schema import EVENT_TYPES, Event, Invalid, parse, to_table
 from lakehouse.storage.batches import new_batch_key
-from lakehouse.storage.parquet import read_parquet, write_parquet
+from lakehouse.storage.parquet import cursor_of, read_parquet, with_cursors, write_parquet
 from lakehouse.storage.store import Store
 
 log = logging.getLogger("lakehouse.sources.events.writer")
@@ -65,7 +65,6 @@ REFRESH_SECONDS = 5.0
 HEARTBEAT_SECONDS = 10.0
 HEARTBEAT_STALE = 60.0
 MAX_BACKOFF = 30.0
-_CHECKPOINT_META = b"lakehouse.dedupe"
 
 
 def type_prefix(type_name: str) -> str:
@@ -126,7 +125,7 @@ class DedupeIndex:
         if self.lake.exists(CHECKPOINT_KEY):
             try:
                 table = read_parquet(self.lake, CHECKPOINT_KEY)
-                meta = json.loads(table.schema.metadata[_CHECKPOINT_META])
+                meta = json.loads(cursor_of(table, "dedupe"))
             except (pa.ArrowException, OSError, KeyError, TypeError, ValueError) as exc:
                 log.warning(f"dedupe checkpoint unreadable ({exc}); rebuilding from the lake")
             else:
@@ -198,7 +197,7 @@ class DedupeIndex:
             "window_seconds": self.window.total_seconds(),
             "saved_at": _now().isoformat(),
         }
-        table = table.replace_schema_metadata({_CHECKPOINT_META: json.dumps(meta).encode()})
+        table = with_cursors(table, dedupe=json.dumps(meta))
         write_parquet(self.lake, CHECKPOINT_KEY, table)
 
 

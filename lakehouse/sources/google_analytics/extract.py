@@ -21,17 +21,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from lakehouse.sources.google_analytics.client import PAGE_SIZE, GoogleAnalyticsClient
 from lakehouse.sources.google_analytics.schema import Report
 from lakehouse.sources.http import APIError
 from lakehouse.storage.batches import new_batch_key
-from lakehouse.storage.parquet import write_parquet
+from lakehouse.storage.parquet import read_cursor, with_cursors, write_parquet
 from lakehouse.storage.store import Store
 
-WATERMARK_KEY = b"lakehouse.watermark"  # the last complete date pulled (ISO)
-RANGE_KEY = b"lakehouse.date_range"  # "<start>/<end>" pulled by the batch
 LOOKBACK_DAYS = 3
 BACKFILL_DAYS = 730
 
@@ -49,9 +46,8 @@ def lake_watermark(lake: Store, prefix: str) -> date | None:
     newest = lake.last(prefix)
     if newest is None:
         return None
-    with lake.open(newest) as f:
-        mark = (pq.read_schema(f).metadata or {}).get(WATERMARK_KEY)
-    return date.fromisoformat(mark.decode()) if mark else None
+    mark = read_cursor(lake, newest, "watermark")
+    return date.fromisoformat(mark) if mark else None
 
 
 def _today_in(zone: str | None) -> date:
@@ -92,9 +88,7 @@ def extract_report(
         return []
     table = pa.concat_tables(client.pages(report, start, end, page_size))
     _check_unique(table, report)
-    table = table.replace_schema_metadata(
-        {WATERMARK_KEY: end.isoformat().encode(), RANGE_KEY: f"{start}/{end}".encode()}
-    )
+    table = with_cursors(table, watermark=end.isoformat(), date_range=f"{start}/{end}")
     key = write_parquet(lake, new_batch_key(prefix), table)
     return [Batch(key, table.num_rows, start, end)]
 

@@ -12,15 +12,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 import sqlalchemy as sa
 
 from lakehouse.sources.platform.schema import TABLES
 from lakehouse.storage.batches import new_batch_key
-from lakehouse.storage.parquet import write_parquet
+from lakehouse.storage.parquet import read_cursor, with_cursors, write_parquet
 from lakehouse.storage.store import Store
 
-WATERMARK_KEY = b"lakehouse.watermark"
 CHUNK_ROWS = 100_000
 
 _ARROW_TYPES: dict[type, pa.DataType] = {
@@ -105,10 +103,8 @@ def lake_watermark(lake: Store, prefix: str) -> Watermark | None:
     newest = lake.last(prefix)
     if newest is None:
         return None
-    with lake.open(newest) as f:
-        metadata = pq.read_schema(f).metadata or {}
-    mark = metadata.get(WATERMARK_KEY)  # absent from the empty batch of an empty table
-    return Watermark.decode(mark.decode()) if mark else None
+    mark = read_cursor(lake, newest, "watermark")  # absent from the empty batch of an empty table
+    return Watermark.decode(mark) if mark else None
 
 
 @dataclass(frozen=True)
@@ -133,7 +129,7 @@ def extract_table(
     for chunk in changes(conn, table, lake_watermark(lake, prefix), chunk_rows):
         last = chunk.slice(chunk.num_rows - 1).to_pylist()[0]
         mark = Watermark(last["updated_at"], last["id"])
-        chunk = chunk.replace_schema_metadata({WATERMARK_KEY: mark.encode().encode()})
+        chunk = with_cursors(chunk, watermark=mark.encode())
         key = write_parquet(lake, new_batch_key(prefix), chunk)
         batches.append(Batch(key, chunk.num_rows, mark))
     return batches

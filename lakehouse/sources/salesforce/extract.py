@@ -23,11 +23,9 @@ import pyarrow.parquet as pq
 from lakehouse.sources.salesforce.client import SalesforceClient
 from lakehouse.sources.salesforce.schema import SObject
 from lakehouse.storage.batches import new_batch_key
-from lakehouse.storage.parquet import write_parquet
+from lakehouse.storage.parquet import cursor_of, with_cursors, write_parquet
 from lakehouse.storage.store import Store
 
-WATERMARK_KEY = b"lakehouse.watermark"
-QUERY_KEY = b"lakehouse.query"
 BATCH_ROWS = 50_000
 
 
@@ -53,10 +51,10 @@ def lake_position(lake: Store, prefix: str) -> LakePosition:
         return LakePosition(None)
     with lake.open(newest) as f:
         parquet = pq.ParquetFile(f)
-        mark = (parquet.schema_arrow.metadata or {}).get(WATERMARK_KEY)
+        mark = cursor_of(parquet.schema_arrow, "watermark")
         if not mark:  # the empty first batch of an empty object
             return LakePosition(None)
-        watermark = datetime.fromisoformat(mark.decode())
+        watermark = datetime.fromisoformat(mark)
         rows = parquet.read(columns=["id", "system_modstamp"])
     second = watermark.replace(microsecond=0)
     recent = rows.filter(pc.greater_equal(rows.column("system_modstamp"), pa.scalar(second)))
@@ -109,8 +107,6 @@ def extract_object(
 
 def _write(lake: Store, prefix: str, table: pa.Table, soql: str) -> Batch:
     watermark = pc.max(table.column("system_modstamp")).as_py()
-    table = table.replace_schema_metadata(
-        {WATERMARK_KEY: watermark.isoformat().encode(), QUERY_KEY: soql.encode()}
-    )
+    table = with_cursors(table, watermark=watermark.isoformat(), query=soql)
     key = write_parquet(lake, new_batch_key(prefix), table)
     return Batch(key, table.num_rows, watermark)

@@ -140,7 +140,7 @@ def test_publish_tick_lake_projections_catalog(events_env, instance):
     assert funnel(warehouse) == expected_funnel(db)
     assert funded_volume(warehouse) == expected_funded_volume(db)
     latest = instance.fetch_materializations(projection_key("funded_volume"), limit=1).records[0]
-    merged = latest.asset_materialization.metadata["events_merged"].value
+    merged = latest.asset_materialization.metadata["lake_rows_merged"].value
     assert merged == second.by_type["trade_funded"]
     drains = instance.fetch_materializations(lake_key("trade_funded"), limit=10).records
     assert len(drains) == 2
