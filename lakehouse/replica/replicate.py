@@ -8,39 +8,23 @@ atomically. :func:`reconcile` compares whole listings by checksum, like ``rclone
 ``rclone sync``, but lake-aware: it never deletes history.
 """
 
-import hashlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from lakehouse.storage.quarantine import QUARANTINE_PREFIX
-from lakehouse.storage.store import Store
-
-CHUNK = 8 * 1024 * 1024
+from lakehouse.storage.store import Copied, Store, copy_hashed
 
 
 class ReplicationError(RuntimeError):
     """A copy between stores failed; the message names both stores and the key."""
 
 
-@dataclass(frozen=True)
-class Copied:
-    key: str
-    size: int
-    sha256: str
-
-
 def copy_object(src: Store, dst: Store, key: str) -> Copied:
     """Stream ``key`` from ``src`` to ``dst`` (atomically), hashing the source bytes."""
-    digest, size = hashlib.sha256(), 0
     try:
-        with src.open(key) as reader, dst.atomic_open(key) as writer:
-            while chunk := reader.read(CHUNK):
-                digest.update(chunk)
-                size += len(chunk)
-                writer.write(chunk)
+        return copy_hashed(src, key, dst)
     except Exception as exc:
         raise ReplicationError(f"copying {key} from {src.url} to {dst.url} failed: {exc}") from exc
-    return Copied(key, size, digest.hexdigest())
 
 
 def replicate_new(src: Store, dst: Store, prefix: str, workers: int = 8) -> list[Copied]:

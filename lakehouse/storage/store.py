@@ -11,6 +11,7 @@ import hashlib
 import posixpath
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from functools import cached_property
 from typing import IO
 
@@ -142,11 +143,8 @@ class Store:
 
     def checksum(self, key: str) -> str:
         """SHA-256 of the object's content, streamed (the same on every backend)."""
-        digest = hashlib.sha256()
         with self.open(key) as f:
-            while chunk := f.read(_CHUNK):
-                digest.update(chunk)
-        return digest.hexdigest()
+            return _stream(f)[1]
 
     # -- writing -----------------------------------------------------------------------------
 
@@ -255,6 +253,33 @@ class Store:
                 yield from self._walk(key, inside)
             else:
                 yield key
+
+
+@dataclass(frozen=True)
+class Copied:
+    key: str  # where the bytes went
+    size: int
+    sha256: str
+
+
+def copy_hashed(src: Store, src_key: str, dst: Store, dst_key: str | None = None) -> Copied:
+    """Stream ``src_key`` of ``src`` to ``dst_key`` (default: the same key) of ``dst``, written
+    atomically; the bytes are read once, their size and SHA-256 taken on the way."""
+    dst_key = dst_key or src_key
+    with src.open(src_key) as reader, dst.atomic_open(dst_key) as writer:
+        size, sha256 = _stream(reader, writer)
+    return Copied(dst_key, size, sha256)
+
+
+def _stream(reader: IO[bytes], writer: IO[bytes] | None = None) -> tuple[int, str]:
+    """Read ``reader`` to its end in chunks (copied to ``writer``): (size, SHA-256 hex)."""
+    digest, size = hashlib.sha256(), 0
+    while chunk := reader.read(_CHUNK):
+        digest.update(chunk)
+        size += len(chunk)
+        if writer is not None:
+            writer.write(chunk)
+    return size, digest.hexdigest()
 
 
 class _AtomicWriter:

@@ -8,6 +8,7 @@ import pytest
 from lakehouse.storage import Store, UnsafeKeyError
 from lakehouse.storage.batches import new_batch_key
 from lakehouse.storage.quarantine import quarantine
+from lakehouse.storage.store import copy_hashed
 
 
 @pytest.fixture(params=["local", "s3", "azure"])
@@ -90,6 +91,19 @@ def test_checksum_is_the_sha256_of_the_content(store):
     data = bytes(range(256)) * 1000
     store.write_bytes("f.bin", data)
     assert store.checksum("f.bin") == hashlib.sha256(data).hexdigest()
+
+
+def test_a_copy_is_hashed_on_the_way_and_lands_whole(store, tmp_path):
+    source = Store(str(tmp_path / "source"))
+    data = b"line\n" * 3_000_000  # several chunks
+    source.write_bytes("a/1.log", data)
+    copied = copy_hashed(source, "a/1.log", store, "b/1.log")
+    assert (copied.key, copied.size) == ("b/1.log", len(data))
+    assert copied.sha256 == hashlib.sha256(data).hexdigest()
+    assert store.read_bytes("b/1.log") == data
+    with pytest.raises(FileNotFoundError):
+        copy_hashed(source, "a/missing.log", store)
+    assert store.keys("a") == []  # nothing half-written
 
 
 def test_quarantine_moves_the_file_and_records_why(store):

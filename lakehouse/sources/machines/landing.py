@@ -20,7 +20,6 @@ Machines write into ``<landing>/machines/`` in place, under names that are not t
   its take folders (one listing per arrival day since the wave).
 """
 
-import hashlib
 import json
 import os
 import posixpath
@@ -29,7 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from lakehouse.sources.machines.formats import parse_file_name, wave_bounds, wave_key
-from lakehouse.storage.store import Store
+from lakehouse.storage.store import Store, copy_hashed
 
 LANDING_PREFIX = "machines"
 CLAIMED_PREFIX = f"{LANDING_PREFIX}/_claimed"
@@ -37,7 +36,6 @@ LAKE_PREFIX = "machines/raw"
 SETTLE_SECONDS = 20.0  # unchanged this long (and across two ticks) = complete
 TEMPORARY_SUFFIXES = (".tmp", ".part", ".partial", ".filepart", ".crdownload", ".swp")
 MANIFEST = "_manifest.json"
-_CHUNK = 8 << 20
 
 
 @dataclass(frozen=True)
@@ -143,14 +141,6 @@ class Taken:
     sha256: str
 
 
-def _hash_local(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _take_one(landing: Store, lake: Store, src: str, dst: str) -> Taken | None:
     """Move one claimed file into the lake; its checksum computed on the way (or after a
     rename). None if another run took it first."""
@@ -162,22 +152,16 @@ def _take_one(landing: Store, lake: Store, src: str, dst: str) -> Taken | None:
         except FileNotFoundError:
             return None
         except OSError:  # another filesystem: copy, then remove
-            with open(source, "rb") as f, lake.atomic_open(dst) as out:
-                while chunk := f.read(_CHUNK):
-                    out.write(chunk)
+            copied = copy_hashed(landing, src, lake, dst)
             os.remove(source)
-        return Taken(dst, os.path.getsize(target), _hash_local(target))
-    digest, size = hashlib.sha256(), 0
+            return Taken(dst, copied.size, copied.sha256)
+        return Taken(dst, lake.size(dst), lake.checksum(dst))
     try:
-        with landing.open(src) as f, lake.atomic_open(dst) as out:
-            while chunk := f.read(_CHUNK):
-                digest.update(chunk)
-                size += len(chunk)
-                out.write(chunk)
+        copied = copy_hashed(landing, src, lake, dst)
     except FileNotFoundError:
         return None
     landing.delete(src)
-    return Taken(dst, size, digest.hexdigest())
+    return Taken(dst, copied.size, copied.sha256)
 
 
 def take_folder(taken: datetime, wave: str) -> str:
