@@ -3,6 +3,11 @@
 ``LAKEHOUSE_PROFILE`` (``local`` | ``aws`` | ``azure`` | ``multicloud``) only chooses defaults;
 each store is addressed by a URL that its own variable overrides, so one variable moves a
 store to another cloud. Nothing else in the code branches on the profile.
+
+This module is the only reader of the ``LAKEHOUSE_*`` variables, the API sources' variables
+and the clouds' variables the code passes on explicitly. Secrets (tokens, a database URL that
+may hold a password) are not kept: only whether they are set, so Dagster resolves them at run
+time (``dg.EnvVar``) and never shows them.
 """
 
 import os
@@ -11,6 +16,15 @@ from pathlib import Path
 
 PROFILES = ("local", "aws", "azure", "multicloud")
 EXECUTORS = ("in_process", "multiprocess", "celery", "k8s")
+
+PLATFORM_DB_ENV = "LAKEHOUSE_PLATFORM_DB_URL"
+GA_PROPERTY_ENV = "GOOGLE_ANALYTICS_PROPERTY_ID"  # naming the property enables the source
+GA_TOKEN_ENV = "GOOGLE_ANALYTICS_TOKEN"
+GA_BASE_URL_ENV = "GOOGLE_ANALYTICS_BASE_URL"
+SF_INSTANCE_ENV = "SALESFORCE_INSTANCE_URL"  # naming the org enables the source
+SF_TOKEN_ENV = "SALESFORCE_ACCESS_TOKEN"
+SF_API_VERSION_ENV = "SALESFORCE_API_VERSION"
+AZURE_CONNECTION_ENV = "AZURE_STORAGE_CONNECTION_STRING"
 
 # Default store URLs per profile; "{home}" is LAKEHOUSE_HOME.
 _DEFAULTS: dict[str, dict[str, str | None]] = {
@@ -62,6 +76,14 @@ class Settings:
     catalog_url: str
     executor: str = "in_process"
     """Where a run's steps execute (``LAKEHOUSE_EXECUTOR``, see components/executors.py)."""
+    platform_db_url_set: bool = False
+    """``LAKEHOUSE_PLATFORM_DB_URL`` is set (it may hold a password: resolve it at run time)."""
+    ga_property_id: str = ""
+    ga_base_url: str | None = None
+    ga_token_set: bool = False
+    sf_instance_url: str = ""
+    sf_api_version: str | None = None
+    sf_token_set: bool = False
 
     def store_urls(self) -> dict[str, str]:
         """The object stores in use, by name (``lake``, ``replica``, ...)."""
@@ -100,9 +122,20 @@ class Settings:
             warehouse_url=url("warehouse"),
             landing_url=url("landing"),
             bus_url=url("bus"),
-            platform_db_url=env.get("LAKEHOUSE_PLATFORM_DB_URL")
-            or f"sqlite:///{home / 'platform.sqlite'}",
+            platform_db_url=env.get(PLATFORM_DB_ENV) or f"sqlite:///{home / 'platform.sqlite'}",
             # The catalog sits beside the warehouse it describes: <warehouse>.duckdb
             catalog_url=env.get("LAKEHOUSE_CATALOG_URL") or f"{url('warehouse')}.duckdb",
             executor=executor,
+            platform_db_url_set=bool(env.get(PLATFORM_DB_ENV)),
+            ga_property_id=env.get(GA_PROPERTY_ENV, ""),
+            ga_base_url=env.get(GA_BASE_URL_ENV) or None,
+            ga_token_set=bool(env.get(GA_TOKEN_ENV)),
+            sf_instance_url=env.get(SF_INSTANCE_ENV, ""),
+            sf_api_version=env.get(SF_API_VERSION_ENV) or None,
+            sf_token_set=bool(env.get(SF_TOKEN_ENV)),
         )
+
+
+def azure_connection_string(env: os._Environ[str] | dict[str, str] = os.environ) -> str | None:
+    """``AZURE_STORAGE_CONNECTION_STRING``, for the clients that take it explicitly."""
+    return env.get(AZURE_CONNECTION_ENV) or None

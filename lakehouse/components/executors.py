@@ -8,12 +8,13 @@
 """
 
 import dagster as dg
-from dagster._config import process_config
+
+BROKER_ENV = "DAGSTER_CELERY_BROKER_URL"
 
 # A task is acknowledged only when its step has finished, and a worker that dies mid-step
 # hands it back: RabbitMQ redelivers the step to another worker.
 CELERY_CONFIG = {
-    "broker": {"env": "DAGSTER_CELERY_BROKER_URL"},
+    "broker": {"env": BROKER_ENV},
     "backend": "rpc://",
     "config_source": {
         "task_acks_late": True,
@@ -40,13 +41,16 @@ def executor(name: str) -> dg.ExecutorDefinition:
 
 
 def celery_app_args() -> dict:
-    """The Celery app's arguments as the executor builds them, secrets resolved from the
-    environment: what the workers must share with the runs."""
-    from dagster_celery import celery_executor
+    """The Celery app's arguments as the executor builds them (the broker URL from
+    ``DAGSTER_CELERY_BROKER_URL``): what the workers must share with the runs."""
     from dagster_celery.executor import CeleryExecutor
 
-    result = process_config(celery_executor.config_schema.config_type, CELERY_CONFIG)
-    if not result.success:
-        raise ValueError(f"Celery configuration: {[e.message for e in result.errors]}")
-    config = {k: v for k, v in result.value.items() if k != "retries"}
-    return CeleryExecutor.for_cli(**config).app_args()
+    broker = dg.EnvVar(BROKER_ENV).get_value()
+    if not broker:
+        raise ValueError(f"Celery configuration: {BROKER_ENV} is not set (the broker's URL)")
+    celery = CeleryExecutor.for_cli(
+        broker=broker,
+        backend=CELERY_CONFIG["backend"],
+        config_source=CELERY_CONFIG["config_source"],
+    )
+    return {k: v for k, v in celery.app_args().items() if k != "retries"}

@@ -1,20 +1,18 @@
 """Resources for the profile in ``LAKEHOUSE_PROFILE``: the only place that reads it."""
 
-import os
-
 import dagster as dg
 
 from lakehouse.components.resources.platform_db import PlatformDB
 from lakehouse.components.resources.stores import CatalogFile, ObjectStore, ParquetIOManager
-from lakehouse.settings import Settings
+from lakehouse.settings import PLATFORM_DB_ENV, Settings
 
 
 @dg.definitions
 def resources() -> dg.Definitions:
     settings = Settings.from_env()
     platform_db_url = (
-        dg.EnvVar("LAKEHOUSE_PLATFORM_DB_URL")  # may hold a password: resolved at run time
-        if os.environ.get("LAKEHOUSE_PLATFORM_DB_URL")
+        dg.EnvVar(PLATFORM_DB_ENV)  # may hold a password: resolved at run time
+        if settings.platform_db_url_set
         else settings.platform_db_url
     )
     return dg.Definitions(

@@ -2,7 +2,7 @@
 
 import dagster as dg
 import pyarrow as pa
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 from upath import UPath
 
 from lakehouse.storage.parquet import read_parquet, write_parquet
@@ -18,10 +18,14 @@ class ObjectStore(dg.ConfigurableResource):
 
     url: str = Field(description="Root URL of the store, e.g. /data/lake, s3://b/raw, az://c/raw")
     name: str = Field(default="store", description="What the store is for: lake, replica, ...")
+    _store: Store | None = PrivateAttr(default=None)
 
     @property
     def store(self) -> Store:
-        return Store(self.url)
+        """The :class:`Store`, built once (its filesystem client is reused)."""
+        if self._store is None:
+            self._store = Store(self.url)
+        return self._store
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         self.store.verify(self.name)

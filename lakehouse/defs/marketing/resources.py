@@ -1,4 +1,4 @@
-"""The two API resources, configured from the environment (the marketing domain's own).
+"""The two API resources, configured from the settings (the marketing domain's own).
 
 A source is enabled by naming what to read: ``GOOGLE_ANALYTICS_PROPERTY_ID``,
 ``SALESFORCE_INSTANCE_URL``. Tokens (``GOOGLE_ANALYTICS_TOKEN``, ``SALESFORCE_ACCESS_TOKEN``)
@@ -7,37 +7,29 @@ APIs; tests and the demo point them at the local fake (``lakehouse simulate mark
 --serve``). See docs/third-party-sources.md.
 """
 
-import os
-
 import dagster as dg
 
 from lakehouse.components.resources.google_analytics import GoogleAnalyticsResource
 from lakehouse.components.resources.salesforce import SalesforceResource
+from lakehouse.settings import GA_TOKEN_ENV, SF_TOKEN_ENV, Settings
 from lakehouse.sources.google_analytics import client as ga
 from lakehouse.sources.salesforce import client as sf
-
-GA_BASE_URL_ENV = "GOOGLE_ANALYTICS_BASE_URL"
-SF_API_VERSION_ENV = "SALESFORCE_API_VERSION"
-
-
-def _secret(name: str) -> dg.EnvVar | None:
-    return dg.EnvVar(name) if os.environ.get(name) else None
 
 
 @dg.definitions
 def marketing_resources() -> dg.Definitions:
-    env = os.environ
+    settings = Settings.from_env()
     return dg.Definitions(
         resources={
             "google_analytics": GoogleAnalyticsResource(
-                property_id=env.get(ga.PROPERTY_ENV, ""),
-                access_token=_secret(ga.TOKEN_ENV),
-                base_url=env.get(GA_BASE_URL_ENV) or ga.DEFAULT_BASE_URL,
+                property_id=settings.ga_property_id,
+                access_token=dg.EnvVar(GA_TOKEN_ENV) if settings.ga_token_set else None,
+                base_url=settings.ga_base_url or ga.DEFAULT_BASE_URL,
             ),
             "salesforce": SalesforceResource(
-                instance_url=env.get(sf.INSTANCE_ENV, ""),
-                access_token=_secret(sf.TOKEN_ENV),
-                api_version=env.get(SF_API_VERSION_ENV) or sf.DEFAULT_API_VERSION,
+                instance_url=settings.sf_instance_url,
+                access_token=dg.EnvVar(SF_TOKEN_ENV) if settings.sf_token_set else None,
+                api_version=settings.sf_api_version or sf.DEFAULT_API_VERSION,
             ),
         }
     )

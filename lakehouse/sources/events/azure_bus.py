@@ -13,13 +13,13 @@ import base64
 import binascii
 import contextlib
 import math
-import os
 import threading
 import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 
+from lakehouse.settings import azure_connection_string
 from lakehouse.sources.events.bus import Bus, BusError, BusUnavailable, Message
 
 _PAGE = 32  # Azure's maximum per receive request
@@ -44,7 +44,7 @@ class AzureQueueBus(Bus):
     def client(self):
         from azure.storage.queue import QueueClient
 
-        conn = self._connection_string or os.environ.get("AZURE_STORAGE_CONNECTION_STRING")
+        conn = self._connection_string or azure_connection_string()
         if not conn:
             raise BusUnavailable(
                 f"event bus {self.url}: no credentials; set AZURE_STORAGE_CONNECTION_STRING"

@@ -19,6 +19,7 @@ from typing import Any
 import pyarrow as pa
 import requests
 
+from lakehouse.settings import GA_PROPERTY_ENV, GA_TOKEN_ENV
 from lakehouse.sources.google_analytics.schema import Report
 from lakehouse.sources.http import (
     DEFAULT_POLICY,
@@ -31,8 +32,7 @@ from lakehouse.sources.http import (
 
 API = "Google Analytics"
 DEFAULT_BASE_URL = "https://analyticsdata.googleapis.com"
-TOKEN_ENV = "GOOGLE_ANALYTICS_TOKEN"
-PROPERTY_ENV = "GOOGLE_ANALYTICS_PROPERTY_ID"
+TOKEN_ENV, PROPERTY_ENV = GA_TOKEN_ENV, GA_PROPERTY_ENV
 PAGE_SIZE = 10_000  # rows per page (the API allows up to 250,000)
 _INVALID_FIELD = re.compile(r"Field (\S+?)\.? is not a valid (dimension|metric)")
 

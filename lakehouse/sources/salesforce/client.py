@@ -18,6 +18,7 @@ from urllib.parse import urljoin
 
 import requests
 
+from lakehouse.settings import SF_INSTANCE_ENV, SF_TOKEN_ENV
 from lakehouse.sources.http import (
     DEFAULT_POLICY,
     APIError,
@@ -30,8 +31,7 @@ from lakehouse.sources.http import (
 
 API = "Salesforce"
 DEFAULT_API_VERSION = "v61.0"
-TOKEN_ENV = "SALESFORCE_ACCESS_TOKEN"
-INSTANCE_ENV = "SALESFORCE_INSTANCE_URL"
+TOKEN_ENV, INSTANCE_ENV = SF_TOKEN_ENV, SF_INSTANCE_ENV
 _NO_SUCH_COLUMN = re.compile(r"No such column '([^']+)' on entity '([^']+)'")
 
 
