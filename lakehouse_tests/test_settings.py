@@ -61,3 +61,23 @@ def test_platform_flow_on_every_profile(profile, instance):
     assert runs and all(run.status == "SUCCESS" for run in runs)
     _assert_warehouse_matches_database(profile)
     assert tick(WORKSPACE, instance) == []
+
+
+def test_api_sources_are_read_from_the_environment_and_their_tokens_never_kept():
+    env = {
+        "GOOGLE_ANALYTICS_PROPERTY_ID": "123",
+        "GOOGLE_ANALYTICS_TOKEN": "ga-secret",
+        "SALESFORCE_INSTANCE_URL": "https://acme.my.salesforce.com",
+        "SALESFORCE_API_VERSION": "v61.0",
+        "LAKEHOUSE_PLATFORM_DB_URL": "postgresql://u:pg-secret@db/platform",
+    }
+    s = Settings.from_env(env)
+    assert (s.ga_property_id, s.ga_token_set, s.ga_base_url) == ("123", True, None)
+    assert (s.sf_instance_url, s.sf_api_version, s.sf_token_set) == (
+        "https://acme.my.salesforce.com",
+        "v61.0",
+        False,
+    )
+    assert s.platform_db_url_set
+    assert "ga-secret" not in repr(s)
+    assert not Settings.from_env({}).platform_db_url_set

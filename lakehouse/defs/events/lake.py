@@ -1,10 +1,10 @@
 """``lake/events/<type>``: the bus's events in the lake, written by the lake writer.
 
-Sensor-driven mode of the lake writer: the ``events_bus`` sensor sees messages waiting on the
-bus and requests one run of ``lake_events``, which drains a bounded number of them into the
-lake (exactly once, see ``lakehouse.sources.events.writer``). The long-lived ``lakehouse
-lake-writer`` is the other mode; while it runs (its heartbeat is fresh) the sensor leaves the
-bus to it.
+Sensor-driven mode of the lake writer: the ``events_bus`` sensor (``sensors.py``) sees
+messages waiting on the bus and requests one run of ``lake_events``, which drains a bounded
+number of them into the lake (exactly once, see ``lakehouse.sources.events.writer``). The
+long-lived ``lakehouse lake-writer`` is the other mode; while it runs (its heartbeat is fresh)
+the sensor leaves the bus to it.
 """
 
 import dagster as dg
@@ -18,16 +18,7 @@ from lakehouse.sources.events.writer import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_VISIBILITY_TIMEOUT,
     LakeWriter,
-    live_writer,
 )
-
-SENSOR_NAME = "events_bus"
-IN_PROGRESS = [
-    dg.DagsterRunStatus.QUEUED,
-    dg.DagsterRunStatus.NOT_STARTED,
-    dg.DagsterRunStatus.STARTING,
-    dg.DagsterRunStatus.STARTED,
-]
 
 bus_spec = dg.AssetSpec(
     BUS_KEY,
@@ -103,45 +94,3 @@ def lake_events(
                 **result.metadata(),
             },
         )
-
-
-@dg.sensor(
-    name=SENSOR_NAME,
-    description=(
-        "Messages waiting on the event bus -> a `lake_events` run draining them (unless one is "
-        "queued or running, or the long-lived lake writer is running)."
-    ),
-    target=lake_events,
-    minimum_interval_seconds=5,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-)
-def events_bus(
-    context: dg.SensorEvaluationContext, event_bus: EventBus, lake: ObjectStore
-) -> dg.SensorResult | dg.SkipReason:
-    try:
-        with event_bus.bus as bus:
-            pending = bus.pending()
-    except BusError as exc:
-        return dg.SkipReason(str(exc))
-    if not pending:
-        return dg.SkipReason("no messages waiting on the bus")
-    writer = live_writer(lake.store)
-    if writer is not None:
-        return dg.SkipReason(
-            f"the long-lived lake writer {writer['owner']} is draining the bus "
-            f"(heartbeat {writer['age_s']:.0f}s ago)"
-        )
-    active = context.instance.get_run_records(
-        filters=dg.RunsFilter(tags={"dagster/sensor_name": SENSOR_NAME}, statuses=IN_PROGRESS),
-        limit=1,
-    )
-    if active:
-        return dg.SkipReason(f"a drain is already under way (run {active[0].dagster_run.run_id})")
-    n = int(context.cursor or 0) + 1
-    return dg.SensorResult(
-        run_requests=[dg.RunRequest(run_key=f"{SENSOR_NAME}-{n}")],
-        cursor=str(n),
-        asset_events=[
-            dg.AssetObservation(BUS_KEY, metadata={"messages_waiting": pending}),
-        ],
-    )

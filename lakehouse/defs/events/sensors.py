@@ -1,9 +1,24 @@
-"""New event files in the lake -> the projections that count them (near-real-time)."""
+"""The events domain's sensors: messages waiting on the bus -> a drain into the lake
+(``events_bus``); new event files in the lake -> the projections that count them."""
+
+import dagster as dg
 
 from lakehouse.components.lake_sensor import lake_file_sensor
-from lakehouse.defs.events.keys import projection_key
-from lakehouse.sources.events.writer import type_prefix
+from lakehouse.components.resources.event_bus import EventBus
+from lakehouse.components.resources.stores import ObjectStore
+from lakehouse.defs.events.keys import BUS_KEY, projection_key
+from lakehouse.defs.events.lake import lake_events
+from lakehouse.sources.events.bus import BusError
+from lakehouse.sources.events.writer import live_writer, type_prefix
 from lakehouse.warehouse.events import APPLICATION_FUNNEL, FUNDED_VOLUME
+
+SENSOR_NAME = "events_bus"
+IN_PROGRESS = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+]
 
 # One sensor (one cursor) per projection: trade_funded files feed both.
 events_funnel_files = lake_file_sensor(
@@ -18,3 +33,45 @@ events_funded_volume_files = lake_file_sensor(
     {type_prefix(t): projection_key(FUNDED_VOLUME.name) for t in FUNDED_VOLUME.sources},
     minimum_interval_seconds=5,
 )
+
+
+@dg.sensor(
+    name=SENSOR_NAME,
+    description=(
+        "Messages waiting on the event bus -> a `lake_events` run draining them (unless one is "
+        "queued or running, or the long-lived lake writer is running)."
+    ),
+    target=lake_events,
+    minimum_interval_seconds=5,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+)
+def events_bus(
+    context: dg.SensorEvaluationContext, event_bus: EventBus, lake: ObjectStore
+) -> dg.SensorResult | dg.SkipReason:
+    try:
+        with event_bus.bus as bus:
+            pending = bus.pending()
+    except BusError as exc:
+        return dg.SkipReason(str(exc))
+    if not pending:
+        return dg.SkipReason("no messages waiting on the bus")
+    writer = live_writer(lake.store)
+    if writer is not None:
+        return dg.SkipReason(
+            f"the long-lived lake writer {writer['owner']} is draining the bus "
+            f"(heartbeat {writer['age_s']:.0f}s ago)"
+        )
+    active = context.instance.get_run_records(
+        filters=dg.RunsFilter(tags={"dagster/sensor_name": SENSOR_NAME}, statuses=IN_PROGRESS),
+        limit=1,
+    )
+    if active:
+        return dg.SkipReason(f"a drain is already under way (run {active[0].dagster_run.run_id})")
+    n = int(context.cursor or 0) + 1
+    return dg.SensorResult(
+        run_requests=[dg.RunRequest(run_key=f"{SENSOR_NAME}-{n}")],
+        cursor=str(n),
+        asset_events=[
+            dg.AssetObservation(BUS_KEY, metadata={"messages_waiting": pending}),
+        ],
+    )

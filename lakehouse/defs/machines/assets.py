@@ -13,6 +13,15 @@ import pyarrow.compute as pc
 
 from lakehouse.components.automation import dependency_updated
 from lakehouse.components.resources.stores import ObjectStore
+from lakehouse.defs.machines.keys import (
+    DAILY_KEY,
+    GROUP,
+    HOURLY_KEY,
+    LANDING_KEY,
+    OWNERS,
+    PARSED_KEY,
+    RAW_KEY,
+)
 from lakehouse.sources.machines.formats import WAVE_FORMAT
 from lakehouse.sources.machines.landing import take_wave
 from lakehouse.warehouse.machine_waves import (
@@ -23,19 +32,10 @@ from lakehouse.warehouse.machine_waves import (
     waves_of_day,
 )
 
-GROUP = "machines"
-OWNERS = ["team:manufacturing"]
 # The first wave. Dagster lists every wave partition (croniter: no fast path for 2-hourly) when
 # it evaluates conditions and input versions: history must not start before the data does.
 PARTITIONS_START = "2026-01-01T00"
 MAX_REJECTED_SHARE = 0.01  # a wave with more rejected lines than this warns
-
-LANDING_KEY = dg.AssetKey(["source", "machines", "landing"])
-RAW_KEY = dg.AssetKey(["lake", "machines", "raw"])
-PARSED_KEY = dg.AssetKey(["warehouse", "machines", "parsed"])
-HOURLY_KEY = dg.AssetKey(["warehouse", "machines", "kpis_hourly"])
-DAILY_KEY = dg.AssetKey(["warehouse", "machines", "kpis_daily"])
-WAVE_ASSETS = [RAW_KEY, PARSED_KEY, HOURLY_KEY]  # what a wave's run materialises
 
 waves = dg.TimeWindowPartitionsDefinition(
     cron_schedule="0 */2 * * *",

@@ -18,7 +18,8 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 
 from lakehouse.components.resources.stores import ObjectStore
-from lakehouse.defs.machines.assets import LANDING_KEY, PARTITIONS_START, WAVE_ASSETS
+from lakehouse.defs.machines.assets import PARTITIONS_START
+from lakehouse.defs.machines.keys import LANDING_KEY, WAVE_ASSETS
 from lakehouse.sources.machines import landing as landing_files
 from lakehouse.sources.machines.formats import WAVE_FORMAT, WAVE_HOURS
 from lakehouse.storage.quarantine import quarantine

@@ -149,7 +149,7 @@ def test_publish_tick_lake_projections_catalog(events_env, instance):
 
 
 def _evaluate_bus_sensor(instance, bus_url: str, lake_url: str):
-    from lakehouse.defs.events.lake import events_bus
+    from lakehouse.defs.events.sensors import events_bus
 
     context = dg.build_sensor_context(
         instance=instance,

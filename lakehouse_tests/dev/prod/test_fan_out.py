@@ -9,7 +9,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from lakehouse.defs.machines.assets import WAVE_ASSETS
+from lakehouse.defs.machines.keys import WAVE_ASSETS
 from lakehouse.sources.machines.landing import LAKE_PREFIX, LANDING_PREFIX, read_manifest
 from lakehouse.storage import Store
 from lakehouse.warehouse.machine_waves import PARSED_PREFIX

@@ -11,7 +11,7 @@ import dagster as dg
 import pyarrow.parquet as pq
 import pytest
 
-from lakehouse.defs.machines.assets import PARSED_KEY
+from lakehouse.defs.machines.keys import PARSED_KEY
 from lakehouse.sources.machines.landing import LAKE_PREFIX, LANDING_PREFIX, read_manifest
 from lakehouse.storage import Store
 from lakehouse.warehouse.machine_waves import PARSED_PREFIX
