@@ -1,22 +1,57 @@
-"""Quarantine: bad input leaves the data path with its reason, and nothing is lost."""
+"""Quarantine: bad input leaves the data path with its reason, and nothing is lost.
 
+One convention for everything quarantined (a lake file, a landing file, a bus message, a
+file's rejected lines): it sits at ``quarantine/<key>`` in the store it was in or was going
+to, ``<key>`` being the key it had or would have had, with ``quarantine/<key>.reason.json``
+beside it: ``{"reason", "source", "quarantined_at", ...context}`` (context such as
+``run_id``, ``message_id``). The reason is written first, so a quarantined thing is never
+found without it. docs/quarantine.md describes it for operators.
+"""
+
+import contextlib
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import IO
 
 from lakehouse.storage.store import Store
 
 QUARANTINE_PREFIX = "quarantine"
+REASON_SUFFIX = ".reason.json"
 
 
-def quarantine(store: Store, key: str, reason: str, **context: str) -> str:
-    """Move ``key`` to ``quarantine/<key>`` with ``<key>.reason.json`` beside it."""
+def quarantine(store: Store, key: str, reason: str, **context: object) -> str:
+    """Move ``key`` to ``quarantine/<key>`` with its reason beside it; returns the new key."""
     target = f"{QUARANTINE_PREFIX}/{key}"
+    _write_reason(store, target, reason, store.uri(key), context)
+    store.move(key, target)
+    return target
+
+
+@contextlib.contextmanager
+def quarantined_file(
+    store: Store, key: str, reason: str, *, source: str, **context: object
+) -> Iterator[IO[bytes]]:
+    """A new file at ``quarantine/<key>`` (written atomically, like :meth:`Store.atomic_open`)
+    with its reason beside it: for bad input that never was a file of ``store`` (a message,
+    the rejected lines of a file). ``source`` says where it came from."""
+    target = f"{QUARANTINE_PREFIX}/{key}"
+    _write_reason(store, target, reason, source, context)
+    with store.atomic_open(target) as f:
+        yield f
+
+
+def is_reason(key: str) -> bool:
+    """Whether ``key`` is the reason note of a quarantined thing (not the thing itself)."""
+    return key.endswith(REASON_SUFFIX)
+
+
+def _write_reason(store: Store, target: str, reason: str, source: str, context: dict) -> None:
     note = {
-        "source": store.uri(key),
         "reason": reason,
+        "source": source,
         "quarantined_at": datetime.now(UTC).isoformat(),
         **context,
     }
-    store.write_bytes(f"{target}.reason.json", json.dumps(note, indent=2).encode())
-    store.move(key, target)
-    return target
+    body = json.dumps(note, indent=2, ensure_ascii=False)
+    store.write_bytes(f"{target}{REASON_SUFFIX}", body.encode())

@@ -8,7 +8,7 @@ Layout:
   (``PARSED_SCHEMA``); its existence marks the file as parsed, so a late file for an old wave
   costs the parse of that file only, then the wave's KPIs are recomputed from the parts;
 - ``<lake>/quarantine/machines/rejected_lines/wave=<W>/<name>.parquet``: the file's rejected
-  lines with line number and reason (``REJECTED_SCHEMA``);
+  lines with line number and reason (``REJECTED_SCHEMA``), ``.reason.json`` beside it;
 - a file rejected as a whole (empty, unknown type, unreadable) is moved to
   ``<lake>/quarantine/<its lake key>`` with ``<name>.reason.json``.
 
@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 from lakehouse.sources.machines.formats import WAVE_HOURS, wave_bounds
 from lakehouse.sources.machines.landing import raw_files
 from lakehouse.storage.duck import connect
-from lakehouse.storage.quarantine import quarantine
+from lakehouse.storage.quarantine import QUARANTINE_PREFIX, is_reason, quarantine, quarantined_file
 from lakehouse.storage.store import Store
 from lakehouse.warehouse.machine_logs import (
     PARSED_SCHEMA,
@@ -38,7 +38,8 @@ from lakehouse.warehouse.machine_logs import (
 )
 
 PARSED_PREFIX = "machines/parsed"
-REJECTED_PREFIX = "quarantine/machines/rejected_lines"
+REJECTED_LINES = "machines/rejected_lines"  # under the lake's quarantine
+REJECTED_PREFIX = f"{QUARANTINE_PREFIX}/{REJECTED_LINES}"
 PARQUET_OPTIONS = {"compression": "zstd", "compression_level": 1}
 # Parsed parts: dictionary pages only for the few-valued text columns (a serial number is
 # nearly unique: trying to dictionary-encode it costs time for nothing), delta encoding for
@@ -75,7 +76,12 @@ def part_key(wave: str, name: str) -> str:
 
 
 def rejected_key(wave: str, name: str) -> str:
-    return f"{REJECTED_PREFIX}/wave={wave}/{name}.parquet"
+    return f"{QUARANTINE_PREFIX}/{_rejected_lines(wave, name)}"
+
+
+def _rejected_lines(wave: str, name: str) -> str:
+    """The file's rejected lines: their key under the lake's quarantine."""
+    return f"{REJECTED_LINES}/wave={wave}/{name}.parquet"
 
 
 def _write(store: Store, key: str, table: pa.Table, options: dict = PARQUET_OPTIONS) -> None:
@@ -114,7 +120,10 @@ def parse_wave(
         data = _read_raw(lake, key)
         parsed = parse_bytes(data, name, start)
         if parsed.rejected.num_rows:
-            _write(lake, rejected_key(wave, name), parsed.rejected)
+            reason = f"{parsed.rejected.num_rows} line(s) rejected, each with its reason"
+            lines = _rejected_lines(wave, name)
+            with quarantined_file(lake, lines, reason, source=lake.uri(key), run_id=run_id) as f:
+                pq.write_table(parsed.rejected, f, **PARQUET_OPTIONS)
         if parsed.file_problem:
             quarantine(lake, key, parsed.file_problem, run_id=run_id)
         else:
@@ -168,7 +177,9 @@ def kpis(
 ) -> pa.Table:
     """KPIs (``kpi_sql``) over the parsed parts and rejected lines of ``waves``."""
     parts = [k for w in waves for k in warehouse.keys(f"{PARSED_PREFIX}/wave={w}")]
-    rejected = [k for w in waves for k in lake.keys(f"{REJECTED_PREFIX}/wave={w}")]
+    rejected = [
+        k for w in waves for k in lake.keys(f"{REJECTED_PREFIX}/wave={w}") if not is_reason(k)
+    ]
     con = connect([lake, warehouse])
     con.execute("SET TimeZone = 'UTC'")
     con.execute(f"SET memory_limit = '{memory_limit}'")

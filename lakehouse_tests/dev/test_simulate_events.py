@@ -8,13 +8,14 @@ from click.testing import CliRunner
 from lakehouse.cli import main
 from lakehouse.sources.events.buses import bus_from_url
 from lakehouse.sources.events.schema import parse
-from lakehouse.sources.events.writer import LakeWriter, read_events
+from lakehouse.sources.events.writer import LakeWriter
 from lakehouse.sources.platform.db import connect
 from lakehouse.storage.store import Store
 from lakehouse_dev.simulate.events import ORDER, publish_platform_events, published
 from lakehouse_dev.simulate.platform import simulate
 from lakehouse_tests.defs.events.test_dagster import TABLE_OF
 from lakehouse_tests.defs.platform.helpers import db_rows
+from lakehouse_tests.sources.events.helpers import read_events
 
 REFERS_TO = {  # payload field -> the event type that must have announced it
     "invoice_uploaded": {"application_id": "application_submitted"},

@@ -7,7 +7,7 @@ import pytest
 
 from lakehouse.storage import Store, UnsafeKeyError
 from lakehouse.storage.batches import new_batch_key
-from lakehouse.storage.quarantine import quarantine
+from lakehouse.storage.quarantine import quarantine, quarantined_file
 from lakehouse.storage.store import copy_hashed
 
 
@@ -114,6 +114,21 @@ def test_quarantine_moves_the_file_and_records_why(store):
     note = json.loads(store.read_bytes(f"{target}.reason.json"))
     assert note["reason"] == "not parquet" and note["run_id"] == "r1"
     assert note["source"].endswith("t/dt=2026-01-01/x.parquet")
+
+
+def test_bad_input_that_was_never_a_file_is_quarantined_with_its_reason_beside_it(store):
+    with quarantined_file(
+        store, "events/malformed/ab12.body", "malformed JSON", source="sqs://q", message_id="m1"
+    ) as f:
+        f.write(b"{not json")
+    assert store.read_bytes("quarantine/events/malformed/ab12.body") == b"{not json"
+    note = json.loads(store.read_bytes("quarantine/events/malformed/ab12.body.reason.json"))
+    assert (note["reason"], note["source"], note["message_id"]) == (
+        "malformed JSON",
+        "sqs://q",
+        "m1",
+    )
+    assert note["quarantined_at"]
 
 
 def test_spaces_and_unicode_are_ordinary_keys_inside_the_root(store):

@@ -46,6 +46,7 @@ from lakehouse.sources.events.bus import Bus, Message
 from lakehouse.sources.events.schema import EVENT_TYPES, Event, Invalid, parse, to_table
 from lakehouse.storage.batches import new_batch_key
 from lakehouse.storage.parquet import cursor_of, read_parquet, with_cursors, write_parquet
+from lakehouse.storage.quarantine import QUARANTINE_PREFIX, quarantined_file
 from lakehouse.storage.store import Store
 
 log = logging.getLogger("lakehouse.sources.events.writer")
@@ -54,7 +55,6 @@ LAKE_PREFIX = "events"
 STATE_PREFIX = f"{LAKE_PREFIX}/_lake_writer"  # hidden: not listed, not a lake asset's data
 CHECKPOINT_KEY = f"{STATE_PREFIX}/dedupe.parquet"
 HEARTBEAT_KEY = f"{STATE_PREFIX}/heartbeat.json"
-QUARANTINE_PREFIX = "quarantine/events"
 DEFAULT_WINDOW = dt.timedelta(days=7)
 DEFAULT_VISIBILITY_TIMEOUT = 120.0
 DEFAULT_BATCH_SIZE = 1000
@@ -236,31 +236,16 @@ def clear_heartbeat(lake: Store, owner: str) -> None:
 
 
 def quarantine_message(lake: Store, message: Message, invalid: Invalid, bus_url: str) -> str:
-    """Dead-letter a message: ``quarantine/events/<kind>/<sha256 of the body>.json`` holding
-    the reason and the original body. The key depends only on the content, so a message
-    dead-lettered again after a crash rewrites the same file."""
+    """Dead-letter a message: its body as received at ``quarantine/events/<kind>/<sha256 of the
+    body>.body``, the reason beside it (:mod:`lakehouse.storage.quarantine`). The key depends
+    only on the content, so a message dead-lettered again after a crash rewrites the same file."""
     digest = hashlib.sha256(message.body).hexdigest()[:32]
-    key = f"{QUARANTINE_PREFIX}/{invalid.kind}/{digest}.json"
-    try:
-        body_text, body_b64 = message.body.decode("utf-8"), None
-    except UnicodeDecodeError:
-        import base64
-
-        body_text, body_b64 = None, base64.b64encode(message.body).decode("ascii")
-    note = {
-        "reason": invalid.reason,
-        "kind": invalid.kind,
-        "event_id": invalid.event_id,
-        "type": invalid.type,
-        "bus": bus_url,
-        "message_id": message.id,
-        "attempts": message.attempts,
-        "quarantined_at": _now().isoformat(),
-        "body": body_text,
-        **({"body_base64": body_b64} if body_b64 is not None else {}),
-    }
-    lake.write_bytes(key, json.dumps(note, indent=2, ensure_ascii=False).encode())
-    return key
+    key = f"{LAKE_PREFIX}/{invalid.kind}/{digest}.body"
+    context = {"kind": invalid.kind, "event_id": invalid.event_id, "type": invalid.type}
+    context |= {"message_id": message.id, "attempts": message.attempts}
+    with quarantined_file(lake, key, invalid.reason, source=bus_url, **context) as f:
+        f.write(message.body)
+    return f"{QUARANTINE_PREFIX}/{key}"
 
 
 @dataclass
@@ -471,17 +456,3 @@ class LakeWriter:
             except Exception as exc:  # the checkpoint is an optimisation: the lake is the truth
                 log.warning(f"lake writer: final checkpoint failed ({exc})")
         return total
-
-
-def read_quarantined(lake: Store) -> list[dict]:
-    """Every dead-lettered message's note (reason, body, ...), for tests and operators."""
-    return [json.loads(lake.read_bytes(k)) for k in lake.keys(QUARANTINE_PREFIX)]
-
-
-def read_events(lake: Store, type_name: str) -> pa.Table:
-    """Every event of ``type_name`` in the lake (all files), for tests and checks."""
-    from lakehouse.sources.events.schema import lake_schema
-
-    schema = lake_schema(type_name)
-    tables = [read_parquet(lake, key).cast(schema) for key in lake.keys(type_prefix(type_name))]
-    return pa.concat_tables(tables) if tables else schema.empty_table()

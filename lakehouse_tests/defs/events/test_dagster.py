@@ -15,7 +15,7 @@ from lakehouse.components.resources.stores import ObjectStore
 from lakehouse.defs.events.keys import BUS_KEY, lake_key, projection_key
 from lakehouse.sources.events.buses import bus_from_url
 from lakehouse.sources.events.schema import EVENT_TYPES
-from lakehouse.sources.events.writer import read_events, read_quarantined, write_heartbeat
+from lakehouse.sources.events.writer import write_heartbeat
 from lakehouse.storage import Store
 from lakehouse.storage.parquet import read_parquet
 from lakehouse_dev.simulate.events import publish_platform_events
@@ -23,6 +23,7 @@ from lakehouse_dev.simulate.platform import simulate
 from lakehouse_dev.tick import tick
 from lakehouse_tests.conftest import PROJECT_ROOT, load_definitions
 from lakehouse_tests.defs.platform.helpers import db_rows, materialize
+from lakehouse_tests.sources.events.helpers import read_events, read_quarantined
 
 WORKSPACE = str(PROJECT_ROOT / "workspace.yaml")
 TABLE_OF = {

@@ -215,6 +215,7 @@ def test_end_to_end_through_tick(settings, instance):
     rejected = sum(
         pq.read_table(lake.path(k)).num_rows
         for k in lake.keys("quarantine/machines/rejected_lines/wave=2026-03-02T08")
+        if not k.endswith(".reason.json")
     )
     # every generated line is a KPI line or a rejected line (+1 for the empty file's record)
     total_lines = out.lines + 10  # the unknown type's file has 10 lines
@@ -263,7 +264,11 @@ def test_landing_to_kpis_on_the_clouds(cloud_env, cloud):
     assert all(lake.checksum(t.key) == t.sha256 for t in taken)
     stats = parse_wave(lake, warehouse, "2026-03-02T08")
     assert stats.parsed == 2 and stats.rejected == 2  # the two truncated last lines
-    assert lake.exists(rejected_key("2026-03-02T08", os.path.basename(taken[0].key)))
+    lines_key = rejected_key("2026-03-02T08", os.path.basename(taken[0].key))
+    assert lake.exists(lines_key)
+    note = json.loads(lake.read_bytes(f"{lines_key}.reason.json"))
+    assert "line(s) rejected" in note["reason"]
+    assert note["source"] == lake.uri(taken[0].key)
     table = kpis(lake, warehouse, ["2026-03-02T08"], "hour")
     assert sum(table.column("lines").to_pylist()) == stats.accepted
     assert sum(table.column("rejected_lines").to_pylist()) == 2
