@@ -436,19 +436,6 @@ def parse_bytes(data: bytes, name: str, wave_start: datetime | None = None) -> P
 
 # -- KPIs -------------------------------------------------------------------------------------
 
-KPI_COLUMNS = (
-    "lines",
-    "rejected_lines",
-    "tests_run",
-    "first_attempts",
-    "first_attempt_passes",
-    "first_pass_yield",
-    "units_produced",
-    "cycle_time_p50_s",
-    "cycle_time_p95_s",
-    "alarms",
-)
-
 
 def kpi_sql(parsed: str, rejected: str | None, grain: str) -> str:
     """KPIs per machine type, machine, station and ``grain`` (``hour`` or ``day``).
@@ -505,11 +492,3 @@ def kpi_sql(parsed: str, rejected: str | None, grain: str) -> str:
         GROUP BY ALL
         ORDER BY machine_type, machine_id, station_id NULLS LAST, {grain}
     """
-
-
-def kpi_connection(memory_limit: str = "1GB", threads: int = 2) -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
-    con.execute(f"SET memory_limit = '{memory_limit}'")
-    con.execute(f"SET threads = {int(threads)}")
-    return con

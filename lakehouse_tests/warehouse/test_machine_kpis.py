@@ -2,12 +2,12 @@
 
 from datetime import UTC, datetime, timedelta
 
+import duckdb
 import pyarrow as pa
 
 from lakehouse.warehouse.machine_logs import (
     PARSED_SCHEMA,
     REJECTED_SCHEMA,
-    kpi_connection,
     kpi_sql,
 )
 
@@ -134,7 +134,8 @@ def _expected(grain: str) -> dict[tuple, dict]:
 
 
 def _run(grain: str) -> dict[tuple, dict]:
-    con = kpi_connection()
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
     con.register("parsed", pa.Table.from_pylist(ROWS, schema=PARSED_SCHEMA))
     con.register("rejected", pa.Table.from_pylist(REJECTED, schema=REJECTED_SCHEMA))
     rows = con.sql(kpi_sql("parsed", "rejected", grain)).to_arrow_table().to_pylist()
