@@ -24,13 +24,10 @@ Events are the simulated platform's (``lakehouse_dev.simulate.events``), generat
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import shutil
 import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -38,12 +35,21 @@ import time
 from pathlib import Path
 
 from bench.common import SKIPPED, emulator_session, median, progress
+from lakehouse_dev.emulators.processes import (
+    GENTLE,
+    Process,
+    default_signals,
+    executable,
+    free_port,
+    launch,
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 WRITTEN = re.compile(r"wrote (\d+) event")
 WAVES, WAVE_EVENTS, WAVE_GAP = 12, 20, 10.0
 DAGSTER_START_TIMEOUT = 180
 WAVE_TIMEOUT = 240
+STOP = ((signal.SIGTERM, 30.0), (signal.SIGKILL, 30.0))
 
 
 def _events(n: int, home: Path) -> list:
@@ -69,24 +75,17 @@ def _events(n: int, home: Path) -> list:
     return events
 
 
-def _writer_process(env: dict[str, str], log: Path) -> tuple[subprocess.Popen, list]:
+def _writer_process(env: dict[str, str], log: Path) -> tuple[Process, list]:
     """`lakehouse lake-writer` in its own process; a thread records (time, total written)."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "lakehouse.cli", "lake-writer", "--poll", "0.05", "--force"],
-        env={**os.environ, **env, "PYTHONUNBUFFERED": "1"},
-        cwd=PROJECT_ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
+    argv = [sys.executable, "-m", "lakehouse.cli", "lake-writer", "--poll", "0.05", "--force"]
+    proc = launch("lake-writer", argv, log=None, env=env, cwd=PROJECT_ROOT)
     progress_log: list = []  # (monotonic time, cumulative events written)
     ready = threading.Event()
 
     def read() -> None:
         total = 0
         with log.open("w") as out:
-            for line in proc.stdout:
+            for line in proc.popen.stdout:
                 out.write(line)
                 out.flush()
                 if "remembered" in line:
@@ -97,20 +96,9 @@ def _writer_process(env: dict[str, str], log: Path) -> tuple[subprocess.Popen, l
         ready.set()
 
     threading.Thread(target=read, daemon=True).start()
-    if not ready.wait(60) or proc.poll() is not None:
+    if not ready.wait(60) or not proc.alive():
         raise RuntimeError(f"the lake writer did not start; see {log}")
     return proc, progress_log
-
-
-def _stop_group(proc: subprocess.Popen, first=signal.SIGTERM, grace: float = 30) -> None:
-    for sig in (first, signal.SIGTERM, signal.SIGKILL):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, sig)
-        try:
-            proc.wait(timeout=grace)
-            return
-        except subprocess.TimeoutExpired:
-            continue
 
 
 def publish_to_lake(backend: str, bus_url: str, lake_url: str, events: list, home: Path):
@@ -134,12 +122,12 @@ def publish_to_lake(backend: str, bus_url: str, lake_url: str, events: list, hom
             published = time.monotonic()
         deadline = published + 600
         while not written or written[-1][1] < n:
-            if proc.poll() is not None or time.monotonic() > deadline:
+            if not proc.alive() or time.monotonic() > deadline:
                 raise RuntimeError(f"{backend}: the writer wrote {written[-1:]} of {n}")
             time.sleep(0.02)
         done = next(t for t, total in written if total >= n)
     finally:
-        _stop_group(proc)
+        proc.stop(STOP)
     rate, publish_rate = n / (done - start), n / (published - start)
     progress(
         f"  {backend}: {n:,} events, published in {published - start:.1f}s, in the lake after "
@@ -149,12 +137,6 @@ def publish_to_lake(backend: str, bus_url: str, lake_url: str, events: list, hom
 
 
 # -- latency through dagster dev ------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _funnel_submitted(warehouse) -> int:
@@ -202,7 +184,7 @@ def _wave(bus, warehouse, first_id: int, expected: int, proc, log: Path) -> floa
             seen = 0
         if seen >= expected:
             return time.monotonic() - sent
-        if proc.poll() is not None or time.monotonic() > end:
+        if not proc.alive() or time.monotonic() > end:
             raise RuntimeError(f"projection at {seen}/{expected} submissions; see {log}")
         time.sleep(0.1)
 
@@ -210,14 +192,6 @@ def _wave(bus, warehouse, first_id: int, expected: int, proc, log: Path) -> floa
 def _percentiles(latencies: list[float]) -> tuple[float, float]:
     ordered = sorted(latencies)
     return median(ordered), ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def projection_latency(scale: float, home: Path) -> dict[str, tuple[float, float]]:
@@ -243,29 +217,23 @@ def projection_latency(scale: float, home: Path) -> dict[str, tuple[float, float
             del env[name]
     settings = Settings.from_env(env)
     warehouse = Store(settings.warehouse_url)
-    dagster = Path(sys.executable).with_name("dagster")
-    argv = [str(dagster), "dev", "-w", str(PROJECT_ROOT / "workspace.yaml")]
-    argv += ["--host", "127.0.0.1", "--port", str(_free_port())]
-    if shutil.which("env"):
-        argv = ["env", "--default-signal", *argv]
+    argv = [
+        *default_signals(),
+        executable("dagster"),
+        "dev",
+        "-w",
+        str(PROJECT_ROOT / "workspace.yaml"),
+    ]
+    argv += ["--host", "127.0.0.1", "--port", str(free_port())]
     log = home / "dagster-dev.log"
     waves = max(3, round(WAVES * scale))
     results: dict[str, tuple[float, float]] = {}
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            argv,
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    proc = launch("dagster dev", argv, log=log, env=env, cwd=PROJECT_ROOT, inherit=False)
     writer = None
     try:
         deadline = time.monotonic() + DAGSTER_START_TIMEOUT
         while b"Serving dagster-webserver" not in log.read_bytes():
-            if proc.poll() is not None or time.monotonic() > deadline:
+            if not proc.alive() or time.monotonic() > deadline:
                 raise RuntimeError(f"dagster dev did not start; see {log}")
             time.sleep(0.5)
         expected = 0
@@ -289,11 +257,8 @@ def projection_latency(scale: float, home: Path) -> dict[str, tuple[float, float
                 results[mode] = _percentiles(latencies)
     finally:
         if writer is not None:
-            _stop_group(writer)
-        _stop_group(proc, first=signal.SIGINT, grace=45)
-        deadline = time.monotonic() + 30
-        while _group_alive(proc.pid) and time.monotonic() < deadline:
-            time.sleep(0.2)
+            writer.stop(STOP)
+        proc.stop(GENTLE)
     return results
 
 

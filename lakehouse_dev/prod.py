@@ -6,19 +6,14 @@ On several machines the same processes run on different hosts with the same envi
 ``DAGSTER_COMPUTE_LOGS_BUCKET``, ``LAKEHOUSE_EXECUTOR=celery`` and the stores' variables.
 """
 
-import os
-import shutil
 import signal
-import subprocess
-import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import sqlalchemy as sa
 import yaml
 
-from lakehouse_dev.emulators import _alive, _die_with_parent, _terminate
+from lakehouse_dev.emulators.processes import Process, executable, free_port, launch
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = PROJECT_ROOT / "deploy"
@@ -61,6 +56,7 @@ def ensure_database(admin_url: str, name: str) -> str:
 # Launching a run waits for its process to load the code location; on a loaded host that takes
 # longer than gRPC's default 60 s, and the launch would fail.
 GRPC_TIMEOUT_ENV = {"DAGSTER_GRPC_TIMEOUT_SECONDS": "300"}
+STOP = ((signal.SIGTERM, 30.0), (signal.SIGKILL, 10.0))  # a service's shutdown: (signal, grace s)
 
 
 def pg_env(url: str) -> dict[str, str]:
@@ -75,23 +71,26 @@ def pg_env(url: str) -> dict[str, str]:
     }
 
 
-def _bin(name: str) -> str:
-    beside = Path(sys.executable).with_name(name)
-    return str(beside) if beside.exists() else shutil.which(name) or name
-
-
 def daemon_argv() -> list[str]:
-    return [_bin("dagster-daemon"), "run", "-w", str(WORKSPACE)]
+    return [executable("dagster-daemon"), "run", "-w", str(WORKSPACE)]
 
 
 def webserver_argv(port: int) -> list[str]:
-    return [_bin("dagster-webserver"), "-w", str(WORKSPACE), "-h", "127.0.0.1", "-p", str(port)]
+    return [
+        executable("dagster-webserver"),
+        "-w",
+        str(WORKSPACE),
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(port),
+    ]
 
 
 def worker_argv(name: str, concurrency: int = 1) -> list[str]:
     """A Celery worker serving the executor's steps, one step at a time per process."""
     return [
-        _bin("celery"),
+        executable("celery"),
         "-A",
         "lakehouse.celery_worker",
         "worker",
@@ -107,64 +106,6 @@ def worker_argv(name: str, concurrency: int = 1) -> list[str]:
     ]
 
 
-def stop_group(pgid: int, grace: float) -> None:
-    """Wait ``grace`` seconds for every process of the group to exit, then SIGKILL the rest."""
-    deadline = time.monotonic() + grace
-    try:
-        while time.monotonic() < deadline:
-            os.killpg(pgid, 0)
-            time.sleep(0.2)
-        os.killpg(pgid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-
-
-@dataclass
-class Service:
-    """One process group: the daemon, the webserver or a worker."""
-
-    name: str
-    popen: subprocess.Popen
-    log: Path
-
-    @property
-    def pid(self) -> int:
-        return self.popen.pid
-
-    def alive(self) -> bool:
-        return _alive(self.pid)
-
-    def stop(self, timeout: float = 30.0) -> None:
-        """SIGTERM the group, SIGKILL what lingers (e.g. the daemon's code server)."""
-        _terminate(self.pid, timeout)
-        self.popen.poll()  # reaped
-        stop_group(self.pid, grace=10)
-
-    def tail(self, lines: int = 60) -> str:
-        text = self.log.read_text(errors="replace") if self.log.exists() else ""
-        return "\n".join(text.splitlines()[-lines:])
-
-
-def start(name: str, argv: list[str], env: dict[str, str], log: Path, attached=True) -> Service:
-    """Start ``argv`` in its own process group, output to ``log``. Attached services (tests)
-    are SIGTERMed if their starter dies; detached ones (``make prod-local``) outlive it."""
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "ab") as out:
-        out.write(f"\n== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(argv)}\n".encode())
-        out.flush()
-        popen = subprocess.Popen(
-            argv,
-            cwd=PROJECT_ROOT,
-            env={**os.environ, **env, "PYTHONUNBUFFERED": "1"},
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=_die_with_parent() if attached else None,
-        )
-    return Service(name, popen, log)
-
-
 @dataclass
 class Topology:
     """The services of one production topology, sharing one environment."""
@@ -172,33 +113,37 @@ class Topology:
     dir: Path  # logs/ goes here
     env: dict[str, str]
     attached: bool = True
-    services: dict[str, Service] = field(default_factory=dict)
+    services: dict[str, Process] = field(default_factory=dict)
 
-    def start(self, name: str, argv: list[str]) -> Service:
+    def start(self, name: str, argv: list[str]) -> Process:
+        """``argv`` in its own process group, output to ``logs/<name>.log``. Attached services
+        (tests) are SIGTERMed if their starter dies; detached ones (``make prod-local``)
+        outlive it."""
         log = self.dir / "logs" / f"{name}.log"
-        self.services[name] = start(name, argv, self.env, log, self.attached)
+        self.services[name] = launch(
+            name, argv, log=log, env=self.env, cwd=PROJECT_ROOT, attached=self.attached
+        )
         return self.services[name]
 
     def start_workers(self, names: tuple[str, ...] = ("worker1", "worker2")) -> None:
         for name in names:
             self.start(name, worker_argv(name))
 
-    def start_daemon(self) -> Service:
+    def start_daemon(self) -> Process:
         return self.start("daemon", daemon_argv())
 
     def start_webserver(self, port: int | None = None) -> str:
-        from lakehouse_dev.emulators import free_port
-
         port = port or free_port()
         self.start("webserver", webserver_argv(port))
         return f"http://127.0.0.1:{port}"
 
     def stop(self, name: str) -> None:
-        self.services.pop(name).stop()
+        """SIGTERM the service's group, SIGKILL what lingers (e.g. the daemon's code server)."""
+        self.services.pop(name).stop(STOP)
 
     def stop_all(self) -> None:
         for name in list(self.services):
             self.stop(name)
 
     def logs(self) -> str:
-        return "\n".join(f"--- {n} ---\n{s.tail()}" for n, s in self.services.items())
+        return "\n".join(f"--- {n} ---\n{s.tail(60)}" for n, s in self.services.items())

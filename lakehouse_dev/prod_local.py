@@ -16,7 +16,7 @@ from pathlib import Path
 import boto3
 
 from lakehouse_dev import emulators, prod
-from lakehouse_dev.emulators import _alive, _is_ours, _terminate
+from lakehouse_dev.emulators.processes import alive, is_ours, terminate
 
 DATABASE = "lakehouse_dagster"
 LOGS_BUCKET = "lakehouse-dagster"
@@ -94,8 +94,8 @@ def down(home: Path, stop_emulators: bool = True) -> list[str]:
     except (OSError, ValueError):
         pids = {}
     for name, pid in pids.items():
-        if _alive(pid) and _is_ours(pid, _MARKERS.get(name, "celery")):
-            _terminate(pid, timeout=30)
+        if alive(pid) and is_ours(pid, _MARKERS.get(name, "celery")):
+            terminate(pid, timeout=30)
             stopped.append(name)
     _pids_file(home).unlink(missing_ok=True)
     if stop_emulators:

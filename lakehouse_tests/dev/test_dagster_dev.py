@@ -1,15 +1,10 @@
 """End to end through `dagster dev`: the daemon's sensors carry platform activity from the
 database to the lake, the warehouse projections and the KPIs, with nothing run in-process."""
 
-import os
-import shutil
-import signal
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
@@ -22,6 +17,15 @@ from lakehouse.defs.platform.kpis import kpi_key
 from lakehouse.settings import Settings
 from lakehouse.storage import Store
 from lakehouse.storage.parquet import read_parquet
+from lakehouse_dev.emulators.processes import (
+    GENTLE,
+    default_signals,
+    executable,
+    free_port,
+    group_members,
+    launch,
+    log_tail,
+)
 from lakehouse_dev.simulate.platform import simulate
 from lakehouse_tests.conftest import PROJECT_ROOT
 from lakehouse_tests.defs.platform.helpers import db_rows
@@ -44,109 +48,20 @@ UNFINISHED = [
 # -- the dagster dev process group ------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _dagster_executable() -> str:
-    beside = Path(sys.executable).with_name("dagster")
-    return str(beside) if beside.exists() else shutil.which("dagster") or "dagster"
-
-
-def _default_signals_prefix() -> list[str]:
-    """``env --default-signal`` (GNU coreutils >= 8.31): a SIGINT ignored by whoever started
-    pytest (a background job, some CI runners) must not be inherited by dagster dev."""
-    env = shutil.which("env")
-    if env and subprocess.run([env, "--default-signal", "true"], check=False).returncode == 0:
-        return [env, "--default-signal"]
-    return []
-
-
-def _group_members(pgid: int) -> list[str]:
-    """Live (non-zombie) processes of the group, as ``pid command`` lines."""
-    proc = Path("/proc")
-    if not proc.is_dir():  # not Linux: ask the kernel whether the group still exists
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return []
-        return [f"process group {pgid}"]
-    members = []
-    for entry in proc.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
-        except OSError:
-            continue  # gone meanwhile
-        state, _ppid, pgrp = stat[stat.rindex(")") + 2 :].split()[:3]
-        if int(pgrp) == pgid and state != "Z":
-            members.append(f"{entry.name} {cmdline}")
-    return members
-
-
-def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    with suppress(ProcessLookupError):
-        os.killpg(pgid, sig)
-
-
-def _stop(proc: subprocess.Popen) -> list[str]:
-    """SIGINT the whole group (a clean dagster dev shutdown), then SIGTERM, then SIGKILL.
-    Returns the processes that needed more than SIGINT."""
-    pgid, stubborn = proc.pid, []
-    for sig, grace in ((signal.SIGINT, 45), (signal.SIGTERM, 15), (signal.SIGKILL, 10)):
-        _signal_group(pgid, sig)
-        deadline = time.monotonic() + grace
-        while time.monotonic() < deadline:
-            proc.poll()  # reap the leader
-            if proc.returncode is not None and not _group_members(pgid):
-                return stubborn
-            time.sleep(0.25)
-        stubborn = _group_members(pgid)
-    return stubborn
-
-
-def _tail(log: Path, lines: int = 80) -> str:
-    text = log.read_text(errors="replace") if log.exists() else ""
-    return "\n".join(text.splitlines()[-lines:])
-
-
 @contextmanager
 def dagster_dev(log: Path) -> Iterator[subprocess.Popen]:
     """``dagster dev -w workspace.yaml`` on a free loopback port, in its own process group."""
-    port = _free_port()
-    argv = [
-        *_default_signals_prefix(),
-        _dagster_executable(),
-        "dev",
-        "-w",
-        str(PROJECT_ROOT / "workspace.yaml"),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-    ]
-    env = {**os.environ, "DAGSTER_HOME": os.environ["DAGSTER_HOME"], "PYTHONUNBUFFERED": "1"}
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            argv,
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            yield proc
-        finally:
-            stubborn = _stop(proc)
-            assert not _group_members(proc.pid), "dagster dev processes survived SIGKILL"
-            if stubborn:
-                print(f"dagster dev: needed SIGTERM/SIGKILL for {stubborn}")
+    argv = [*default_signals(), executable("dagster"), "dev"]
+    argv += ["-w", str(PROJECT_ROOT / "workspace.yaml"), "--host", "127.0.0.1"]
+    argv += ["--port", str(free_port())]
+    proc = launch("dagster dev", argv, log=log, cwd=PROJECT_ROOT)
+    try:
+        yield proc.popen
+    finally:
+        stubborn = proc.stop(GENTLE)  # SIGINT: a clean dagster dev shutdown
+        assert not group_members(proc.pid), "dagster dev processes survived SIGKILL"
+        if stubborn:
+            print(f"dagster dev: needed SIGTERM/SIGKILL for {stubborn}")
 
 
 # -- what the warehouse and the database hold ---------------------------------------------------
@@ -219,7 +134,7 @@ def _wait_until(
             )
             pytest.fail(
                 f"{why} waiting for {pending} (last errors: {errors})\n"
-                f"--- tail of {log} ---\n{_tail(log)}"
+                f"--- tail of {log} ---\n{log_tail(log, lines=80)}"
             )
         time.sleep(POLL)
 
@@ -286,7 +201,9 @@ def test_dagster_dev_daemon_carries_platform_activity_to_the_warehouse(settings,
             runs = instance.get_runs()
             summary = "\n".join(f"{r.run_id} {r.status.value} {dict(r.tags)}" for r in runs)
             failed = [r for r in runs if r.status != dg.DagsterRunStatus.SUCCESS]
-            assert not failed, f"runs did not succeed:\n{summary}\n--- log ---\n{_tail(log)}"
+            assert not failed, (
+                f"runs did not succeed:\n{summary}\n--- log ---\n{log_tail(log, lines=80)}"
+            )
             # Other sensors (replication, ...) and schedules (the nightly reconcile) may launch
             # runs too; these three sensors must have done the work.
             unattended = [r for r in runs if {SENSOR_TAG, SCHEDULE_TAG} & set(r.tags)]
@@ -297,4 +214,4 @@ def test_dagster_dev_daemon_carries_platform_activity_to_the_warehouse(settings,
             assert _sensor_of_latest(instance, state_key(TABLE)) == "platform_lake_files"
             assert _sensor_of_latest(instance, kpi_key(KPI)) == "automation"
 
-    assert not _group_members(proc.pid), "dagster dev left processes behind"
+    assert not group_members(proc.pid), "dagster dev left processes behind"
