@@ -11,7 +11,7 @@ atomically. :func:`reconcile` compares whole listings by checksum, like ``rclone
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from lakehouse.storage.quarantine import QUARANTINE_PREFIX
+from lakehouse.storage.quarantine import quarantine_key
 from lakehouse.storage.store import Copied, Store, copy_hashed
 
 
@@ -89,7 +89,7 @@ def reconcile(primary: Store, replica: Store, repair: bool = True) -> Drift:
             copy_object(primary, replica, key)
             drift.repaired.append(key)
         for key in drift.extra:
-            quarantined = f"{QUARANTINE_PREFIX}/{key}"
+            quarantined = quarantine_key(key)
             if quarantined in ours:
                 replica.move(key, quarantined)
             else:

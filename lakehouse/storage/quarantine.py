@@ -20,9 +20,14 @@ QUARANTINE_PREFIX = "quarantine"
 REASON_SUFFIX = ".reason.json"
 
 
+def quarantine_key(key: str) -> str:
+    """Where the thing at (or meant for) ``key`` sits once quarantined."""
+    return f"{QUARANTINE_PREFIX}/{key}"
+
+
 def quarantine(store: Store, key: str, reason: str, **context: object) -> str:
     """Move ``key`` to ``quarantine/<key>`` with its reason beside it; returns the new key."""
-    target = f"{QUARANTINE_PREFIX}/{key}"
+    target = quarantine_key(key)
     _write_reason(store, target, reason, store.uri(key), context)
     store.move(key, target)
     return target
@@ -35,7 +40,7 @@ def quarantined_file(
     """A new file at ``quarantine/<key>`` (written atomically, like :meth:`Store.atomic_open`)
     with its reason beside it: for bad input that never was a file of ``store`` (a message,
     the rejected lines of a file). ``source`` says where it came from."""
-    target = f"{QUARANTINE_PREFIX}/{key}"
+    target = quarantine_key(key)
     _write_reason(store, target, reason, source, context)
     with store.atomic_open(target) as f:
         yield f

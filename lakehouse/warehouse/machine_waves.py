@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 from lakehouse.sources.machines.formats import WAVE_HOURS, wave_bounds
 from lakehouse.sources.machines.landing import raw_files
 from lakehouse.storage.duck import connect
-from lakehouse.storage.quarantine import QUARANTINE_PREFIX, is_reason, quarantine, quarantined_file
+from lakehouse.storage.quarantine import is_reason, quarantine, quarantine_key, quarantined_file
 from lakehouse.storage.store import Store
 from lakehouse.warehouse.machine_logs import (
     PARSED_SCHEMA,
@@ -39,7 +39,7 @@ from lakehouse.warehouse.machine_logs import (
 
 PARSED_PREFIX = "machines/parsed"
 REJECTED_LINES = "machines/rejected_lines"  # under the lake's quarantine
-REJECTED_PREFIX = f"{QUARANTINE_PREFIX}/{REJECTED_LINES}"
+REJECTED_PREFIX = quarantine_key(REJECTED_LINES)
 PARQUET_OPTIONS = {"compression": "zstd", "compression_level": 1}
 # Parsed parts: dictionary pages only for the few-valued text columns (a serial number is
 # nearly unique: trying to dictionary-encode it costs time for nothing), delta encoding for
@@ -76,7 +76,7 @@ def part_key(wave: str, name: str) -> str:
 
 
 def rejected_key(wave: str, name: str) -> str:
-    return f"{QUARANTINE_PREFIX}/{_rejected_lines(wave, name)}"
+    return quarantine_key(_rejected_lines(wave, name))
 
 
 def _rejected_lines(wave: str, name: str) -> str:

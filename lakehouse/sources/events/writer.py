@@ -46,7 +46,7 @@ from lakehouse.sources.events.bus import Bus, Message
 from lakehouse.sources.events.schema import EVENT_TYPES, Event, Invalid, parse, to_table
 from lakehouse.storage.batches import new_batch_key
 from lakehouse.storage.parquet import cursor_of, read_parquet, with_cursors, write_parquet
-from lakehouse.storage.quarantine import QUARANTINE_PREFIX, quarantined_file
+from lakehouse.storage.quarantine import quarantine_key, quarantined_file
 from lakehouse.storage.store import Store
 
 log = logging.getLogger("lakehouse.sources.events.writer")
@@ -245,7 +245,7 @@ def quarantine_message(lake: Store, message: Message, invalid: Invalid, bus_url:
     context |= {"message_id": message.id, "attempts": message.attempts}
     with quarantined_file(lake, key, invalid.reason, source=bus_url, **context) as f:
         f.write(message.body)
-    return f"{QUARANTINE_PREFIX}/{key}"
+    return quarantine_key(key)
 
 
 @dataclass
