@@ -166,16 +166,18 @@ def kpis(
     memory_limit: str = "1GB",
     threads: int = 2,
 ) -> pa.Table:
-    """KPIs (``kpi_sql``) over the parsed parts and rejected lines of ``waves``."""
+    """KPIs (``kpi_sql``) over the parsed parts and rejected lines of ``waves`` (consecutive:
+    one wave, or the waves of a day), every hour within them."""
     parts = [k for w in waves for k in warehouse.keys(f"{PARSED_PREFIX}/wave={w}")]
     rejected = [k for w in waves for k in lake.keys(f"{REJECTED_PREFIX}/wave={w}")]
+    window = (wave_bounds(waves[0])[0], wave_bounds(waves[-1])[1])
     con = connect([lake, warehouse])
     con.execute("SET TimeZone = 'UTC'")
     con.execute(f"SET memory_limit = '{memory_limit}'")
     con.execute(f"SET threads = {int(threads)}")
     parsed = _relation(con, "parsed", warehouse, parts, PARSED_SCHEMA)
     bad = _relation(con, "rejected", lake, rejected, REJECTED_SCHEMA)
-    table = con.sql(kpi_sql(parsed, bad, grain)).to_arrow_table()
+    table = con.sql(kpi_sql(parsed, bad, grain, window)).to_arrow_table()
     con.close()
     return table
 

@@ -13,7 +13,7 @@ import pyarrow.compute as pc
 
 from lakehouse.components.automation import dependency_updated
 from lakehouse.components.resources.stores import ObjectStore
-from lakehouse.sources.machines.formats import WAVE_FORMAT
+from lakehouse.sources.machines.formats import WAVE_FORMAT, wave_bounds
 from lakehouse.sources.machines.landing import take_wave
 from lakehouse.warehouse.machine_waves import (
     PARSED_PREFIX,
@@ -172,7 +172,26 @@ def _kpi_checks(key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
             asset=key,
             description=f"Rejected lines are under {MAX_REJECTED_SHARE:.0%} of all lines.",
         ),
+        dg.AssetCheckSpec(
+            "kpi_key_unique",
+            asset=key,
+            description="One row per machine type, machine, station and hour (day) across all "
+            "partitions: no key twice in the partition, and every hour (day) inside it.",
+        ),
     ]
+
+
+def _key_result(table: pa.Table, grain: str, window: tuple) -> dg.AssetCheckResult:
+    """The KPI key is unique in the partition and inside its window (so across partitions)."""
+    columns = ("machine_type", "machine_id", "station_id", grain)
+    keys = list(zip(*(table.column(c).to_pylist() for c in columns), strict=True))
+    duplicates = len(keys) - len(set(keys))
+    outside = sum(not window[0] <= k[-1] < window[1] for k in keys)
+    return dg.AssetCheckResult(
+        check_name="kpi_key_unique",
+        passed=duplicates == 0 and outside == 0,
+        metadata={"duplicate_keys": duplicates, f"{grain}s_outside_partition": outside},
+    )
 
 
 def _kpi_results(table: pa.Table) -> list[dg.AssetCheckResult]:
@@ -229,6 +248,7 @@ def kpis_hourly(
     table = kpis(lake.store, warehouse.store, [context.partition_key], "hour")
     yield dg.Output(table, metadata=_kpi_metadata(table))
     yield from _kpi_results(table)
+    yield _key_result(table, "hour", wave_bounds(context.partition_key))
 
 
 # A late file re-runs an old wave: roll its day up again, not only the latest day.
@@ -255,6 +275,8 @@ _daily_condition = (
 def kpis_daily(
     context: dg.AssetExecutionContext, lake: ObjectStore, warehouse: ObjectStore
 ) -> Iterator:
-    table = kpis(lake.store, warehouse.store, waves_of_day(context.partition_key), "day")
+    waves = waves_of_day(context.partition_key)
+    table = kpis(lake.store, warehouse.store, waves, "day")
     yield dg.Output(table, metadata=_kpi_metadata(table))
     yield from _kpi_results(table)
+    yield _key_result(table, "day", (wave_bounds(waves[0])[0], wave_bounds(waves[-1])[1]))
