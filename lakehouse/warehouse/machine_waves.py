@@ -17,6 +17,7 @@ memory is bounded by ``workers`` files, whatever the size of the wave.
 """
 
 import posixpath
+import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -26,11 +27,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lakehouse.sources.machines.formats import WAVE_HOURS, wave_bounds
-from lakehouse.sources.machines.landing import raw_files
+from lakehouse.sources.machines.landing import raw_files, taken_at
 from lakehouse.storage.duck import connect
 from lakehouse.storage.quarantine import quarantine
 from lakehouse.storage.store import Store
 from lakehouse.warehouse.machine_logs import (
+    MAX_CLOCK_SKEW,
     PARSED_SCHEMA,
     REJECTED_SCHEMA,
     kpi_sql,
@@ -98,8 +100,12 @@ def parse_wave(
     full_refresh: bool = False,
     workers: int = 2,
     run_id: str = "",
+    skew: timedelta = MAX_CLOCK_SKEW,
 ) -> WaveParse:
-    """Parse the wave's raw files that have no part yet (all of them if ``full_refresh``)."""
+    """Parse the wave's raw files that have no part yet (all of them if ``full_refresh``).
+    One run per wave at a time: temporaries in its folders are a killed run's, removed."""
+    for store, prefix in ((warehouse, PARSED_PREFIX), (lake, REJECTED_PREFIX)):
+        store.remove_temporaries(f"{prefix}/wave={wave}", older_than=time.time())
     raw = raw_files(lake, wave)
     done = set()
     if not full_refresh:
@@ -112,7 +118,7 @@ def parse_wave(
         """Parse one file and write its part; only counts come back (memory stays bounded)."""
         name = posixpath.basename(key)
         data = _read_raw(lake, key)
-        parsed = parse_bytes(data, name, start)
+        parsed = parse_bytes(data, name, start, taken_at(key), skew)
         if parsed.rejected.num_rows:
             _write(lake, rejected_key(wave, name), parsed.rejected)
         if parsed.file_problem:

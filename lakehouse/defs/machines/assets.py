@@ -6,6 +6,7 @@ every file of its wave, and a late file re-runs its own wave only.
 
 import posixpath
 from collections.abc import Iterator
+from datetime import timedelta
 
 import dagster as dg
 import pyarrow as pa
@@ -15,6 +16,7 @@ from lakehouse.components.automation import dependency_updated
 from lakehouse.components.resources.stores import ObjectStore
 from lakehouse.sources.machines.formats import WAVE_FORMAT, wave_bounds
 from lakehouse.sources.machines.landing import take_wave
+from lakehouse.warehouse.machine_logs import MAX_CLOCK_SKEW
 from lakehouse.warehouse.machine_waves import (
     PARSED_PREFIX,
     REJECTED_PREFIX,
@@ -95,6 +97,9 @@ class ParseConfig(dg.Config):
     """Re-parse every file of the wave, not only those without a parsed part."""
     workers: int = 2
     """Files parsed at once (memory is bounded by this many files)."""
+    max_clock_skew_minutes: float = MAX_CLOCK_SKEW.total_seconds() / 60
+    """How far outside its file's wave (or after the file's arrival) a line's time may lie;
+    further out it is rejected (a machine clock set wrong)."""
 
 
 @dg.asset(
@@ -131,6 +136,7 @@ def parsed(
         full_refresh=config.full_refresh,
         workers=config.workers,
         run_id=context.run.run_id,
+        skew=timedelta(minutes=config.max_clock_skew_minutes),
     )
     for name, reason in stats.quarantined.items():
         context.log.warning(f"{name}: quarantined as a whole: {reason}")
