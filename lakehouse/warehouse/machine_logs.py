@@ -559,7 +559,9 @@ def parse_bytes(
         lines += 1
     # Not one valid line (a binary file, a wrong clock): the file is quarantined as a whole,
     # each line rejected with its own reason.
-    problem = f"no valid line ({len(rejected)} rejected)" if rejected and not table.num_rows else None
+    problem = (
+        f"no valid line ({len(rejected)} rejected)" if rejected and not table.num_rows else None
+    )
     return ParsedFile(
         name,
         table,
