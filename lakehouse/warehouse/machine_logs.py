@@ -425,7 +425,9 @@ def _parse_text(
             checks.append(
                 (
                     pc.fill_null(outside, False).to_numpy(zero_copy_only=False),
-                    lambda i, raw=raw: f"ts out of range {raw[i].as_py()!r} {allowed}",
+                    lambda i, raw=raw, allowed=allowed: (
+                        f"ts out of range {raw[i].as_py()!r} {allowed}"
+                    ),
                 )
             )
     event = columns["event"]

@@ -31,6 +31,7 @@ Machines write into ``<landing>/machines/`` in place, under names that are not t
   gets one computed from its files, which are whole (atomic writes).
 """
 
+import contextlib
 import hashlib
 import json
 import posixpath
@@ -38,7 +39,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-
 from urllib.parse import quote
 
 from lakehouse.sources.machines.formats import parse_file_name, wave_bounds, wave_key
@@ -251,10 +251,8 @@ def sweep_taken(landing: Store, lake: Store, now: float | None = None) -> dict[s
                 conflicts[key] = reason
             elif now - max(modified or 0, at) > LINGER_SECONDS:
                 landing.delete(key)
-        try:
-            landing.fs.rmdir(folder["name"])  # the wave's folder, once empty
-        except OSError:
-            pass
+        with contextlib.suppress(OSError):  # the wave's folder, once empty
+            landing.fs.rmdir(folder["name"])
     return conflicts
 
 
