@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import time
+from datetime import UTC, datetime
 
 import dagster as dg
 import pytest
@@ -180,8 +181,6 @@ def killed_mid_take(settings):
     first, second = _lines(3), _lines(4, "E2")
     for name, data in ((NAME, first), ("SMT-0006_20260302T080000.log", second)):
         landing.write_bytes(f"{CLAIMED_PREFIX}/wave={WAVE}/{name}", data)
-    from datetime import UTC, datetime
-
     folder = take_folder(datetime(2026, 3, 2, 10, tzinfo=UTC), WAVE)
     lake.write_bytes(f"{folder}/{NAME}", first)
     half = lake.path(f"{folder}/.tmp-0123456789abcdef0123456789abcdef")
@@ -195,7 +194,7 @@ def test_the_next_take_completes_a_take_killed_midway(killed_mid_take):
     landing, lake, _, folder, half = killed_mid_take
     (taken,) = take_wave(landing, lake, WAVE)
     assert taken.key.endswith("/SMT-0006_20260302T080000.log")
-    assert not os.path.exists(half)
+    assert not os.path.exists(half) and lake.exists(f"{folder}/_manifest.json")
     assert claimed(landing) == {} and _quarantined(landing) == []
     files = lake.keys(LAKE_PREFIX)
     assert sorted(k.rsplit("/", 1)[1] for k in files) == sorted(
