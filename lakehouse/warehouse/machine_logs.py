@@ -7,9 +7,10 @@ is read again as text: each typed column converted by a vectorised cast, and onl
 with a bad value converted value by value (DuckDB's ``TRY_CAST``), so each bad line is
 rejected with its line number and the first reason that applies, and every good line is kept.
 
-Format quirks handled: gzip (detected by content, concatenated members too, a
-truncated stream salvaged), UTF-8 BOM, CRLF, header line, and a last line without line ending
-(a machine cut off mid-write), which is rejected as truncated. Files that can't be parsed at
+Format quirks handled: gzip (as the format says; concatenated members, a truncated stream
+salvaged, an unreadable tail rejected, decompression bounded), UTF-8 BOM, CRLF, header line,
+lines that are not UTF-8, and a last line without line ending (a machine cut off mid-write),
+which is rejected as truncated. Files that can't be parsed at
 all (empty, unknown machine type, unreadable gzip) are rejected as a whole; the caller
 quarantines them. Nothing is dropped silently: ``accepted + rejected == lines`` per file.
 """
@@ -226,7 +227,12 @@ def _cast(text: pa.ChunkedArray, arrow_type: pa.DataType, sql_type: str) -> pa.C
     try:
         return text.cast(arrow_type)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        return _try_cast(text, sql_type).cast(arrow_type)
+        value = _try_cast(text, sql_type)
+    try:
+        return value.cast(arrow_type)
+    except pa.ArrowInvalid:  # finer than the type holds (a time in microseconds): unparsable
+        cut = value.cast(arrow_type, safe=False)
+        return pc.if_else(pc.equal(cut.cast(value.type), value), cut, None)
 
 
 _TS_READ = {  # how the typed read takes each timestamp notation (then ``_utc``)
@@ -243,7 +249,7 @@ def _strptime(text: pa.ChunkedArray, fmt: MachineFormat) -> pa.ChunkedArray:
     parsed = pc.strptime(text, format=fmt.ts_format, unit="s", error_is_null=True)
     day_at = len(datetime(2001, 1, 1).strftime(fmt.ts_format.split("%d")[0]))
     day = pc.utf8_slice_codeunits(text, day_at, day_at + 2)
-    real = pc.equal(pc.day(parsed), pc.cast(day, pa.int64(), safe=False))
+    real = pc.equal(pc.utf8_lpad(pc.cast(pc.day(parsed), pa.string()), 2, "0"), day)
     return pc.if_else(real, parsed, None).cast(pa.timestamp("s", tz="UTC"))
 
 
@@ -263,7 +269,9 @@ def _timestamps(text: pa.ChunkedArray, fmt: MachineFormat) -> pa.ChunkedArray:
         return _strptime(text, fmt).cast(utc)
     if fmt.ts_kind == "epoch_ms":
         return _cast(text, pa.int64(), "BIGINT").cast(utc)
-    if fmt.ts_kind == "iso_naive":  # UTC without a zone
+    if fmt.ts_kind == "iso_naive":  # UTC without a zone (DuckDB would drop one: unparsable)
+        zoned = pc.match_substring_regex(text, r"\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d(:?\d\d)?)$")
+        text = pc.if_else(pc.fill_null(zoned, False), None, text)
         return _cast(text, pa.timestamp("ms"), "TIMESTAMP").cast(utc)
     return _cast(text, utc, "TIMESTAMPTZ")
 

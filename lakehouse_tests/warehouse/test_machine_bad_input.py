@@ -165,3 +165,34 @@ def test_a_time_far_from_the_wave_is_rejected_a_little_skew_is_not():
     strict = parse_bytes(data, "SMT-0001_20261130T060000.log", WAVE, arrived, timedelta(0))
     assert strict.table.column("alarm").to_pylist() == []
     assert strict.file_problem == "no valid line (4 rejected)"
+
+
+@pytest.mark.parametrize(
+    ("name", "line", "expected"),
+    [  # (file, line as written, its time in UTC or None if rejected as unparsable)
+        ("SMT-0001", "2026-11-30T07:00:01+01:00|SMT-0001|H1|A|||||||||E", "06:00:01"),
+        ("SMT-0001", "2026-11-30T06:00:01|SMT-0001|H1|A|||||||||E", "06:00:01"),
+        ("SMT-0001", "2026-11-30 06:00Z|SMT-0001|H1|A|||||||||E", "06:00:00"),
+        ("SMT-0001", "2026-11-30T06:00:01.1234Z|SMT-0001|H1|A|||||||||E", None),  # 4 digits
+        ("AOI-0002", "2026-11-30 06:00:01.5,AOI-0002,L1,,ALARM,,,,,,,,J", "06:00:01.500000"),
+        ("AOI-0002", "2026-11-30 07:00:01+01:00,AOI-0002,L1,,ALARM,,,,,,,,J", None),  # a zone
+        ("ICT-0003", "ICT-0003;F1;3.11.2026 06:10:41;ALRM;;;;;;;;;X", None),  # not zero-padded
+    ],
+)
+def test_timestamps_are_read_as_documented(name, line, expected):
+    good = {
+        "SMT-0001": "2026-11-30T06:30:00.000Z|SMT-0001|H1|A|||||||||E",
+        "AOI-0002": "2026-11-30 06:30:00.000,AOI-0002,L1,,ALARM,,,,,,,,J",
+        "ICT-0003": "ICT-0003;F1;30.11.2026 06:30:00;ALRM;;;;;;;;;X",
+    }[name]
+    extension = {"SMT-0001": ".log", "AOI-0002": ".csv", "ICT-0003": ".txt"}[name]
+    data = f"{line}\r\n{good}\r\n" if name != "SMT-0001" else f"{line}\n{good}\n"
+    parsed = parse_bytes(data.encode(), f"{name}_20261130T060000{extension}", WAVE)
+    times = [
+        t.strftime("%H:%M:%S.%f").removesuffix(".000000") for t in parsed.table["ts"].to_pylist()
+    ]
+    if expected is None:
+        assert times == ["06:30:00"]
+        assert [r[1].split(" '")[0] for r in _rows(parsed)] == ["unparsable ts"]
+    else:
+        assert times == [expected, "06:30:00"] and _rows(parsed) == []
