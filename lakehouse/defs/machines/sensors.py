@@ -57,7 +57,7 @@ def _failed_waves(instance: dg.DagsterInstance) -> set[str]:
             statuses=_FAILED,
             updated_after=datetime.now(UTC) - RETRY_WITHIN,
         ),
-        limit=1_000,
+        limit=200,
     )
     return {r.dagster_run.tags[WAVE_TAG] for r in records if WAVE_TAG in r.dagster_run.tags}
 
