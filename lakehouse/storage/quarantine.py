@@ -25,11 +25,21 @@ def quarantine_key(key: str) -> str:
     return f"{QUARANTINE_PREFIX}/{key}"
 
 
-def quarantine(store: Store, key: str, reason: str, **context: object) -> str:
-    """Move ``key`` to ``quarantine/<key>`` with its reason beside it; returns the new key."""
-    target = quarantine_key(key)
-    _write_reason(store, target, reason, store.uri(key), context)
-    store.move(key, target)
+def quarantine(
+    store: Store, key: str, reason: str, *, source_path: str | None = None, **context: object
+) -> str:
+    """Move ``key`` to ``quarantine/<key>`` with its reason beside it, never over an earlier one
+    (``<key>~1``, ``~2``, ...); returns the new key. ``source_path``: the backend path to move
+    instead, for a thing whose own name is no valid key (``key`` is the name it is kept under)."""
+    target, n = quarantine_key(key), 0
+    while store.exists(target):
+        n += 1
+        target = f"{quarantine_key(key)}~{n}"
+    _write_reason(store, target, reason, source_path or store.uri(key), context)
+    if source_path is None:
+        store.move(key, target)
+    else:
+        store.fs.mv(source_path, store.path(target))
     return target
 
 

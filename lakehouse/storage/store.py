@@ -19,6 +19,7 @@ import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
 _CHUNK = 8 * 1024 * 1024
+TEMPORARY_PREFIX = ".tmp-"  # an atomic write in progress (or left by a killed process)
 
 
 class StoreUnavailable(RuntimeError):
@@ -170,6 +171,23 @@ class Store:
     def delete(self, key: str) -> None:
         self.fs.rm_file(self.path(key))
 
+    def remove_temporaries(self, prefix: str, older_than: float) -> int:
+        """Delete the atomic writes under ``prefix`` (one level) last written before
+        ``older_than`` (epoch seconds): left by a process killed mid-write. Returns how many."""
+        if not self.is_local:
+            return 0  # object stores commit uploads whole: nothing is left behind
+        removed = 0
+        try:
+            entries = self.fs.ls(self.path(prefix), detail=True)
+        except FileNotFoundError:
+            return 0
+        for entry in entries:
+            name = posixpath.basename(entry["name"])
+            if name.startswith(TEMPORARY_PREFIX) and entry["mtime"] < older_than:
+                self.fs.rm_file(entry["name"])
+                removed += 1
+        return removed
+
     # -- listing -----------------------------------------------------------------------------
 
     def keys(
@@ -288,7 +306,9 @@ class _AtomicWriter:
         target = store.path(key)
         if store.is_local:
             store.fs.makedirs(posixpath.dirname(target), exist_ok=True)
-            name = f".tmp-{uuid.uuid4().hex}-{posixpath.basename(target)}"
+            # A fixed-length name: it fits wherever the final name fits (a name near the file
+            # system's limit plus a prefix would not).
+            name = f"{TEMPORARY_PREFIX}{uuid.uuid4().hex}"
             self._write_path = posixpath.join(posixpath.dirname(target), name)
         else:
             self._write_path = target

@@ -17,6 +17,7 @@ memory is bounded by ``workers`` files, whatever the size of the wave.
 """
 
 import posixpath
+import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -26,11 +27,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lakehouse.sources.machines.formats import WAVE_HOURS, wave_bounds
-from lakehouse.sources.machines.landing import raw_files
+from lakehouse.sources.machines.landing import raw_files, taken_at
 from lakehouse.storage.duck import connect
 from lakehouse.storage.quarantine import is_reason, quarantine, quarantine_key, quarantined_file
 from lakehouse.storage.store import Store
 from lakehouse.warehouse.machine_logs import (
+    MAX_CLOCK_SKEW,
     PARSED_SCHEMA,
     REJECTED_SCHEMA,
     kpi_sql,
@@ -104,8 +106,12 @@ def parse_wave(
     full_refresh: bool = False,
     workers: int = 2,
     run_id: str = "",
+    skew: timedelta = MAX_CLOCK_SKEW,
 ) -> WaveParse:
-    """Parse the wave's raw files that have no part yet (all of them if ``full_refresh``)."""
+    """Parse the wave's raw files that have no part yet (all of them if ``full_refresh``).
+    One run per wave at a time: temporaries in its folders are a killed run's, removed."""
+    for store, prefix in ((warehouse, PARSED_PREFIX), (lake, REJECTED_PREFIX)):
+        store.remove_temporaries(f"{prefix}/wave={wave}", older_than=time.time())
     raw = raw_files(lake, wave)
     done = set()
     if not full_refresh:
@@ -118,7 +124,7 @@ def parse_wave(
         """Parse one file and write its part; only counts come back (memory stays bounded)."""
         name = posixpath.basename(key)
         data = _read_raw(lake, key)
-        parsed = parse_bytes(data, name, start)
+        parsed = parse_bytes(data, name, start, taken_at(key), skew)
         if parsed.rejected.num_rows:
             reason = f"{parsed.rejected.num_rows} line(s) rejected, each with its reason"
             lines = _rejected_lines(wave, name)
@@ -175,18 +181,20 @@ def kpis(
     memory_limit: str = "1GB",
     threads: int = 2,
 ) -> pa.Table:
-    """KPIs (``kpi_sql``) over the parsed parts and rejected lines of ``waves``."""
+    """KPIs (``kpi_sql``) over the parsed parts and rejected lines of ``waves`` (consecutive:
+    one wave, or the waves of a day), every hour within them."""
     parts = [k for w in waves for k in warehouse.keys(f"{PARSED_PREFIX}/wave={w}")]
     rejected = [
         k for w in waves for k in lake.keys(f"{REJECTED_PREFIX}/wave={w}") if not is_reason(k)
     ]
+    window = (wave_bounds(waves[0])[0], wave_bounds(waves[-1])[1])
     con = connect([lake, warehouse])
     con.execute("SET TimeZone = 'UTC'")
     con.execute(f"SET memory_limit = '{memory_limit}'")
     con.execute(f"SET threads = {int(threads)}")
     parsed = _relation(con, "parsed", warehouse, parts, PARSED_SCHEMA)
     bad = _relation(con, "rejected", lake, rejected, REJECTED_SCHEMA)
-    table = con.sql(kpi_sql(parsed, bad, grain)).to_arrow_table()
+    table = con.sql(kpi_sql(parsed, bad, grain, window)).to_arrow_table()
     con.close()
     return table
 

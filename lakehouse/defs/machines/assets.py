@@ -6,6 +6,7 @@ every file of its wave, and a late file re-runs its own wave only.
 
 import posixpath
 from collections.abc import Iterator
+from datetime import timedelta
 
 import dagster as dg
 import pyarrow as pa
@@ -22,8 +23,9 @@ from lakehouse.defs.machines.keys import (
     PARSED_KEY,
     RAW_KEY,
 )
-from lakehouse.sources.machines.formats import WAVE_FORMAT
+from lakehouse.sources.machines.formats import WAVE_FORMAT, wave_bounds
 from lakehouse.sources.machines.landing import take_wave
+from lakehouse.warehouse.machine_logs import MAX_CLOCK_SKEW
 from lakehouse.warehouse.machine_waves import (
     PARSED_PREFIX,
     REJECTED_PREFIX,
@@ -95,6 +97,9 @@ class ParseConfig(dg.Config):
     """Re-parse every file of the wave, not only those without a parsed part."""
     workers: int = 2
     """Files parsed at once (memory is bounded by this many files)."""
+    max_clock_skew_minutes: float = MAX_CLOCK_SKEW.total_seconds() / 60
+    """How far outside its file's wave (or after the file's arrival) a line's time may lie;
+    further out it is rejected (a machine clock set wrong)."""
 
 
 @dg.asset(
@@ -131,6 +136,7 @@ def parsed(
         full_refresh=config.full_refresh,
         workers=config.workers,
         run_id=context.run.run_id,
+        skew=timedelta(minutes=config.max_clock_skew_minutes),
     )
     for name, reason in stats.quarantined.items():
         context.log.warning(f"{name}: quarantined as a whole: {reason}")
@@ -172,7 +178,26 @@ def _kpi_checks(key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
             asset=key,
             description=f"Rejected lines are under {MAX_REJECTED_SHARE:.0%} of all lines.",
         ),
+        dg.AssetCheckSpec(
+            "kpi_key_unique",
+            asset=key,
+            description="One row per machine type, machine, station and hour (day) across all "
+            "partitions: no key twice in the partition, and every hour (day) inside it.",
+        ),
     ]
+
+
+def _key_result(table: pa.Table, grain: str, window: tuple) -> dg.AssetCheckResult:
+    """The KPI key is unique in the partition and inside its window (so across partitions)."""
+    columns = ("machine_type", "machine_id", "station_id", grain)
+    keys = list(zip(*(table.column(c).to_pylist() for c in columns), strict=True))
+    duplicates = len(keys) - len(set(keys))
+    outside = sum(not window[0] <= k[-1] < window[1] for k in keys)
+    return dg.AssetCheckResult(
+        check_name="kpi_key_unique",
+        passed=duplicates == 0 and outside == 0,
+        metadata={"duplicate_keys": duplicates, f"{grain}s_outside_partition": outside},
+    )
 
 
 def _kpi_results(table: pa.Table) -> list[dg.AssetCheckResult]:
@@ -229,6 +254,7 @@ def kpis_hourly(
     table = kpis(lake.store, warehouse.store, [context.partition_key], "hour")
     yield dg.Output(table, metadata=_kpi_metadata(table))
     yield from _kpi_results(table)
+    yield _key_result(table, "hour", wave_bounds(context.partition_key))
 
 
 # A late file re-runs an old wave: roll its day up again, not only the latest day.
@@ -255,6 +281,8 @@ _daily_condition = (
 def kpis_daily(
     context: dg.AssetExecutionContext, lake: ObjectStore, warehouse: ObjectStore
 ) -> Iterator:
-    table = kpis(lake.store, warehouse.store, waves_of_day(context.partition_key), "day")
+    waves = waves_of_day(context.partition_key)
+    table = kpis(lake.store, warehouse.store, waves, "day")
     yield dg.Output(table, metadata=_kpi_metadata(table))
     yield from _kpi_results(table)
+    yield _key_result(table, "day", (wave_bounds(waves[0])[0], wave_bounds(waves[-1])[1]))

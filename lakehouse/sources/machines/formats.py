@@ -224,7 +224,11 @@ BY_PREFIX = {f.prefix: f for f in FORMATS.values()}
 WAVE_HOURS = 2
 WAVE_FORMAT = "%Y-%m-%dT%H"  # partition key of a wave: 2026-11-03T08
 FILE_TS_FORMAT = "%Y%m%dT%H%M%S"
-_NAME = re.compile(r"^(?P<machine>(?P<prefix>[A-Za-z]+)-\d+)_(?P<ts>\d{8}T\d{6})(?P<ext>\..+)?$")
+# <MACHINE>[_<YYYYMMDDTHHMMSS>][<extension>]: a name with no time is put in the wave of its
+# modification time (by the landing sensor).
+_NAME = re.compile(
+    r"^(?P<machine>(?P<prefix>[A-Za-z]+)-\d+)(?:_(?P<ts>\d{8}T\d{6}))?(?P<ext>\..+)?$"
+)
 
 
 def file_name(fmt: MachineFormat, machine_no: int, started: datetime) -> str:
@@ -247,7 +251,7 @@ def parse_file_name(name: str) -> FileName:
     fmt = BY_PREFIX.get(match["prefix"].upper())
     try:
         started = datetime.strptime(match["ts"], FILE_TS_FORMAT).replace(tzinfo=UTC)
-    except ValueError:
+    except (TypeError, ValueError):  # no time in the name, or an impossible one
         started = None
     return FileName(match["machine"].upper(), fmt.type if fmt else None, started)
 

@@ -32,13 +32,17 @@ def _age(store: Store, key: str | None = None, seconds: float = 600) -> None:
         os.utime(store.path(k), (then, then))
 
 
-def _evaluate(instance, landing: Store, cursor: str | None):
+def _evaluate(instance, landing: Store, cursor: str | None, lake: Store | None = None):
     from lakehouse.defs.machines.sensors import machine_landing
 
+    lake = lake or Store(landing.url.rsplit("/", 1)[0] + "/lake")
     context = dg.build_sensor_context(
         instance=instance,
         cursor=cursor,
-        resources={"landing": ObjectStore(url=landing.url, name="landing")},
+        resources={
+            "landing": ObjectStore(url=landing.url, name="landing"),
+            "lake": ObjectStore(url=lake.url, name="lake"),
+        },
     )
     result = machine_landing(context)
     return result, result.cursor
@@ -131,9 +135,9 @@ def test_no_file_is_taken_twice_across_a_restart(settings, instance):
     assert manifest["ICT-0003_20260302T080000.txt"]["sha256"] == lake.checksum(taken.key)
 
 
-def _land(landing: Store, lake: Store, wave: str, *names: str) -> list:
+def _land(landing: Store, lake: Store, wave: str, *names: str, lines: int = 2) -> list:
     for name in names:
-        _write(landing, name)
+        _write(landing, name, lines)
         landing_mod.claim(landing, f"machines/{name}", wave)
     return take_wave(landing, lake, wave)
 
@@ -163,8 +167,11 @@ def test_a_late_file_sorts_after_newer_waves_and_reaches_the_replica(tmp_path):
         t.key.rsplit("/", 1)[1]: lake.checksum(t.key) for t in (first[0], late)
     }
 
-    # the same name sent again is not taken twice: quarantined in the landing store, with why
+    # the same name sent again with other bytes is not taken: quarantined in the landing
+    # store, with why (the same bytes again are the same file: not taken twice either)
     assert _land(landing, lake, "2026-03-02T08", "SMT-0006_20260302T080000.log") == []
+    assert landing.keys("quarantine") == []
+    assert _land(landing, lake, "2026-03-02T08", "SMT-0006_20260302T080000.log", lines=3) == []
     reason = json.loads(
         landing.read_bytes(
             "quarantine/machines/_claimed/wave=2026-03-02T08/"
@@ -250,8 +257,8 @@ def test_landing_to_kpis_on_the_clouds(cloud_env, cloud):
         start=START,
         quirks=Quirks(truncated_share=1.0),
     )
-    files = landing_mod.list_landing(landing)
-    assert len(files) == 2
+    files, refused = landing_mod.list_landing(landing)
+    assert len(files) == 2 and refused == []
     complete, _ = landing_mod.settle(
         files, {f.key: [f.signature, 0] for f in files}, time.time(), landing_mod.SETTLE_SECONDS
     )
