@@ -87,15 +87,27 @@ def _bus(settings: Settings):
     help="Seconds a received message stays hidden before it is delivered again.",
 )
 @click.option("--poll", default=1.0, show_default=True, help="Seconds to wait on an empty bus.")
+@click.option(
+    "--max-future-skew",
+    default=3600,
+    show_default=True,
+    help="Seconds an event may be dated after its arrival; later ones are dead-lettered.",
+)
 @click.option("--force", is_flag=True, help="Start even if another writer's heartbeat is fresh.")
 def lake_writer(
-    once: bool, batch_size: int, visibility_timeout: int, poll: float, force: bool
+    once: bool,
+    batch_size: int,
+    visibility_timeout: int,
+    poll: float,
+    max_future_skew: int,
+    force: bool,
 ) -> None:
     """Consume the event bus into lake/events/<type> (exactly once), until SIGINT/SIGTERM.
 
     Each micro-batch is acknowledged only once it is durable in the lake. While it runs, the
     Dagster sensor `events_bus` leaves the bus to it.
     """
+    import datetime as dt
     import signal
     import threading
 
@@ -110,7 +122,13 @@ def lake_writer(
     except StoreUnavailable as exc:
         raise click.ClickException(str(exc)) from exc
     with _bus(settings) as bus:
-        writer = LakeWriter(bus, lake, batch_size=batch_size, visibility_timeout=visibility_timeout)
+        writer = LakeWriter(
+            bus,
+            lake,
+            batch_size=batch_size,
+            visibility_timeout=visibility_timeout,
+            max_future_skew=dt.timedelta(seconds=max_future_skew),
+        )
         click.echo(
             f"lake writer: {bus.url} -> {lake.uri('events')} "
             f"({len(writer.index):,} event ids remembered, {writer.index.files_read} file(s) read)"

@@ -7,6 +7,8 @@ lake-writer`` is the other mode; while it runs (its heartbeat is fresh) the sens
 bus to it.
 """
 
+import datetime as dt
+
 import dagster as dg
 
 from lakehouse.components.resources.event_bus import EventBus
@@ -16,6 +18,7 @@ from lakehouse.sources.events.bus import BusError
 from lakehouse.sources.events.schema import EVENT_TYPES
 from lakehouse.sources.events.writer import (
     DEFAULT_BATCH_SIZE,
+    DEFAULT_MAX_FUTURE_SKEW,
     DEFAULT_VISIBILITY_TIMEOUT,
     LakeWriter,
     live_writer,
@@ -48,6 +51,8 @@ class DrainConfig(dg.Config):
     """Messages per micro-batch (one lake file per event type per micro-batch)."""
     visibility_timeout_seconds: int = int(DEFAULT_VISIBILITY_TIMEOUT)
     """How long a received message stays hidden before it is delivered again."""
+    max_future_skew_seconds: int = int(DEFAULT_MAX_FUTURE_SKEW.total_seconds())
+    """An event dated more than this after its arrival is dead-lettered (clock_skew)."""
 
 
 @dg.multi_asset(
@@ -85,6 +90,7 @@ def lake_events(
             lake.store,
             batch_size=config.batch_size,
             visibility_timeout=config.visibility_timeout_seconds,
+            max_future_skew=dt.timedelta(seconds=config.max_future_skew_seconds),
         )
         result = writer.drain(config.max_messages)
         writer.checkpoint()
