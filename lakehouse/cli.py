@@ -25,13 +25,14 @@ def doctor() -> None:
     click.echo("doctor: every store is reachable")
 
 
-def _check_stores(settings: Settings) -> None:
+def _check_stores(settings: Settings, *, echo: bool = True) -> None:
     from lakehouse.storage.store import Store, StoreUnavailable
 
     try:
         for name, url in settings.store_urls().items():
             Store(url).verify(name)
-            click.echo(f"  {name:<10} {url}")
+            if echo:
+                click.echo(f"  {name:<10} {url}")
         Store(settings.catalog_url.rsplit("/", 1)[0]).verify("catalog")
     except StoreUnavailable as exc:
         raise click.ClickException(str(exc)) from exc
@@ -62,7 +63,9 @@ def kpis() -> None:
     """Print a summary of the KPIs from the DuckDB catalog."""
     from lakehouse.catalog.report import kpi_summary
 
-    click.echo(kpi_summary(Settings.from_env()))
+    settings = Settings.from_env()
+    _check_stores(settings, echo=False)  # one line per unusable store, not a service's reply
+    click.echo(kpi_summary(settings))
 
 
 def _bus(settings: Settings):

@@ -1,10 +1,17 @@
 """``lake/events/<type>``: the bus's events in the lake, written by the lake writer.
 
-Sensor-driven mode of the lake writer: the ``events_bus`` sensor sees messages waiting on the
-bus and requests one run of ``lake_events``, which drains a bounded number of them into the
-lake (exactly once, see ``lakehouse.sources.events.writer``). The long-lived ``lakehouse
+Sensor-driven mode of the lake writer: the ``events_bus`` sensor sees messages on the bus
+and requests one run of ``lake_events``, which drains a bounded number of them into the lake
+(exactly once, see ``lakehouse.sources.events.writer``). The long-lived ``lakehouse
 lake-writer`` is the other mode; while it runs (its heartbeat is fresh) the sensor leaves the
 bus to it.
+
+The sensor decides from the bus's state, not from what it saw last: messages visible *or
+leased* with no drain running and no live writer mean work to do. Leased ones were received by
+a drain that died between its lake write and its ack (a killed tick, whose run the next tick
+fails); the new drain waits for their leases to expire (at most the visibility timeout) and
+writes them or drops them as the duplicates they are. A drain that still finds messages leased
+after that fails, naming them: work is never left stranded behind a successful run.
 """
 
 import datetime as dt
@@ -92,7 +99,9 @@ def lake_events(
             visibility_timeout=config.visibility_timeout_seconds,
             max_future_skew=dt.timedelta(seconds=config.max_future_skew_seconds),
         )
-        result = writer.drain(config.max_messages)
+        result = writer.drain(
+            config.max_messages, leased_wait=config.visibility_timeout_seconds + 5
+        )
         writer.checkpoint()
     context.log.info(f"lake writer: {result.summary()}")
     for reason in result.reasons:
@@ -109,13 +118,19 @@ def lake_events(
                 **result.metadata(),
             },
         )
+    if result.leased_left:
+        raise dg.Failure(
+            description=f"{result.leased_left} message(s) still leased by another consumer after "
+            f"{config.visibility_timeout_seconds + 5}s: is a lake writer running elsewhere?",
+        )
 
 
 @dg.sensor(
     name=SENSOR_NAME,
     description=(
-        "Messages waiting on the event bus -> a `lake_events` run draining them (unless one is "
-        "queued or running, or the long-lived lake writer is running)."
+        "Messages on the event bus (waiting, or leased by a drain that died) -> a `lake_events` "
+        "run draining them (unless one is queued or running, or the long-lived lake writer is "
+        "running)."
     ),
     target=lake_events,
     minimum_interval_seconds=5,
@@ -126,11 +141,11 @@ def events_bus(
 ) -> dg.SensorResult | dg.SkipReason:
     try:
         with event_bus.bus as bus:
-            pending = bus.pending()
+            pending, leased = bus.pending(), bus.in_flight()
     except BusError as exc:
         return dg.SkipReason(str(exc))
-    if not pending:
-        return dg.SkipReason("no messages waiting on the bus")
+    if not pending and not leased:
+        return dg.SkipReason("no messages on the bus")
     writer = live_writer(lake.store)
     if writer is not None:
         return dg.SkipReason(
@@ -148,6 +163,8 @@ def events_bus(
         run_requests=[dg.RunRequest(run_key=f"{SENSOR_NAME}-{n}")],
         cursor=str(n),
         asset_events=[
-            dg.AssetObservation(BUS_KEY, metadata={"messages_waiting": pending}),
+            dg.AssetObservation(
+                BUS_KEY, metadata={"messages_waiting": pending, "messages_leased": leased}
+            ),
         ],
     )

@@ -74,6 +74,7 @@ REFRESH_SECONDS = 5.0
 HEARTBEAT_SECONDS = 10.0
 HEARTBEAT_STALE = 60.0
 MAX_BACKOFF = 30.0
+LEASE_POLL_SECONDS = 1.0
 CONFLICT = "conflicting_duplicate"  # the dead-letter kind of a second version of an event id
 _CHECKPOINT_META = b"lakehouse.dedupe"
 
@@ -305,6 +306,7 @@ class WriteResult:
     acked: int = 0
     steps: int = 0
     failures: int = 0  # steps that failed and were retried (long-lived loop)
+    leased_left: int = 0  # messages still leased by another consumer when a drain gave up
 
     @property
     def events_written(self) -> int:
@@ -323,6 +325,7 @@ class WriteResult:
         self.acked += other.acked
         self.steps += other.steps
         self.failures += other.failures
+        self.leased_left = other.leased_left
 
     def summary(self) -> str:
         return (
@@ -474,14 +477,26 @@ class LakeWriter:
                 break
         return messages
 
-    def drain(self, max_messages: int | None = None) -> WriteResult:
-        """Steps until the bus has nothing visible (or ``max_messages`` were received)."""
+    def drain(self, max_messages: int | None = None, *, leased_wait: float = 0.0) -> WriteResult:
+        """Steps until the bus has nothing visible (or ``max_messages`` were received).
+
+        With ``leased_wait``, messages leased by someone else (a writer killed between its
+        write and its ack) are waited for, up to that many seconds, and written (or dropped as
+        duplicates) when their lease expires; ``leased_left`` says how many were still leased.
+        """
         total = WriteResult()
+        deadline = time.monotonic() + leased_wait
         while max_messages is None or total.received < max_messages:
             step = self.step()
             total.merge(step)
-            if step.received == 0:
+            if step.received:
+                continue
+            if not leased_wait or not self.bus.in_flight():
                 break
+            if time.monotonic() >= deadline:
+                total.leased_left = self.bus.in_flight()
+                break
+            time.sleep(LEASE_POLL_SECONDS)
         return total
 
     def checkpoint(self) -> None:
