@@ -6,13 +6,15 @@ import subprocess
 import sys
 import time
 
+import dagster as dg
 import pyarrow.parquet as pq
+import pytest
 from click.testing import CliRunner
 
 from lakehouse.catalog.duckdb_file import open_catalog
 from lakehouse.cli import main
 from lakehouse.storage.store import Store
-from lakehouse_dev.tick import tick
+from lakehouse_dev.tick import LAUNCHED_BY_TAG, TickError, exclusive, recover_orphans, tick
 from lakehouse_tests.conftest import PROJECT_ROOT, load_definitions
 
 WORKSPACE = str(PROJECT_ROOT / "workspace.yaml")
@@ -134,3 +136,56 @@ def test_tick_prints_one_line_per_run_and_logs_dagster_to_a_file(settings):
     assert lines[-1] == f"tick: {len(lines) - 1} run(s) (Dagster's log: {log})"
     assert all(line.startswith("SUCCESS ") for line in lines[:-1]) and len(lines) >= 4
     assert " - DEBUG - " in log.read_text()  # nothing lost: it is in the file
+
+
+def test_a_run_left_started_by_a_killed_tick_is_failed_and_its_slot_freed(settings, instance):
+    """What a SIGKILLed tick leaves: a STARTED run holding its pool slot (the whole path, a
+    real kill included, is in test_crash_points.py)."""
+    pool = "lake:platform/applications"
+    orphan = instance.add_run(
+        dg.DagsterRun(
+            job_name="extract", status=dg.DagsterRunStatus.STARTED, tags={LAUNCHED_BY_TAG: "tick"}
+        )
+    )
+    elsewhere = instance.add_run(  # launched by a daemon: not the tick's to judge
+        dg.DagsterRun(job_name="other", status=dg.DagsterRunStatus.STARTED)
+    )
+    storage = instance.event_log_storage
+    storage.set_concurrency_slots(pool, 1)
+    assert storage.claim_concurrency_slot(pool, orphan.run_id, "extract").is_claimed
+    assert not storage.claim_concurrency_slot(pool, "next-run", "extract").is_claimed
+
+    with exclusive(instance):
+        assert recover_orphans(instance) == [orphan.run_id]
+    assert instance.get_run_by_id(orphan.run_id).status == dg.DagsterRunStatus.FAILURE
+    assert instance.get_run_by_id(elsewhere.run_id).status == dg.DagsterRunStatus.STARTED
+    assert storage.get_concurrency_info(pool).claimed_slots == []
+    assert storage.claim_concurrency_slot(pool, "next-run", "extract").is_claimed
+
+
+def test_one_tick_at_a_time(settings, instance):
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(instance.root_directory)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        busy = f"another tick is running \\(pid {holder.pid}\\)"
+        with pytest.raises(TickError, match=busy), exclusive(instance):
+            pass
+    finally:
+        holder.kill()
+        holder.wait()
+    with exclusive(instance):  # released by the kernel when its holder died
+        pass
+
+
+HOLD_LOCK = """
+import sys, time
+import dagster as dg
+from lakehouse_dev.tick import exclusive
+with dg.DagsterInstance.get() as instance, exclusive(instance):
+    print("holding", flush=True)
+    time.sleep(120)
+"""
