@@ -142,6 +142,7 @@ def _source_rows(db_path: str) -> dict[str, set[int]]:
         con.close()
 
 
+@pytest.mark.timeout(2400)  # a few ticks of the whole platform, and a lease to wait out
 @pytest.mark.parametrize("point", list(POINTS))
 def test_killed_at_a_point_then_ticks_until_quiet_lose_and_double_nothing(
     point, settings, instance
