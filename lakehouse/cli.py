@@ -25,13 +25,14 @@ def doctor() -> None:
     click.echo("doctor: every store is reachable")
 
 
-def _check_stores(settings: Settings) -> None:
+def _check_stores(settings: Settings, *, echo: bool = True) -> None:
     from lakehouse.storage.store import Store, StoreUnavailable
 
     try:
         for name, url in settings.store_urls().items():
             Store(url).verify(name)
-            click.echo(f"  {name:<10} {url}")
+            if echo:
+                click.echo(f"  {name:<10} {url}")
         Store(settings.catalog_url.rsplit("/", 1)[0]).verify("catalog")
     except StoreUnavailable as exc:
         raise click.ClickException(str(exc)) from exc
@@ -62,7 +63,9 @@ def kpis() -> None:
     """Print a summary of the KPIs from the DuckDB catalog."""
     from lakehouse.catalog.report import kpi_summary
 
-    click.echo(kpi_summary(Settings.from_env()))
+    settings = Settings.from_env()
+    _check_stores(settings, echo=False)  # one line per unusable store, not a service's reply
+    click.echo(kpi_summary(settings))
 
 
 def _bus(settings: Settings):
@@ -87,15 +90,27 @@ def _bus(settings: Settings):
     help="Seconds a received message stays hidden before it is delivered again.",
 )
 @click.option("--poll", default=1.0, show_default=True, help="Seconds to wait on an empty bus.")
+@click.option(
+    "--max-future-skew",
+    default=3600,
+    show_default=True,
+    help="Seconds an event may be dated after its arrival; later ones are dead-lettered.",
+)
 @click.option("--force", is_flag=True, help="Start even if another writer's heartbeat is fresh.")
 def lake_writer(
-    once: bool, batch_size: int, visibility_timeout: int, poll: float, force: bool
+    once: bool,
+    batch_size: int,
+    visibility_timeout: int,
+    poll: float,
+    max_future_skew: int,
+    force: bool,
 ) -> None:
     """Consume the event bus into lake/events/<type> (exactly once), until SIGINT/SIGTERM.
 
     Each micro-batch is acknowledged only once it is durable in the lake. While it runs, the
     Dagster sensor `events_bus` leaves the bus to it.
     """
+    import datetime as dt
     import signal
     import threading
 
@@ -110,7 +125,13 @@ def lake_writer(
     except StoreUnavailable as exc:
         raise click.ClickException(str(exc)) from exc
     with _bus(settings) as bus:
-        writer = LakeWriter(bus, lake, batch_size=batch_size, visibility_timeout=visibility_timeout)
+        writer = LakeWriter(
+            bus,
+            lake,
+            batch_size=batch_size,
+            visibility_timeout=visibility_timeout,
+            max_future_skew=dt.timedelta(seconds=max_future_skew),
+        )
         click.echo(
             f"lake writer: {bus.url} -> {lake.uri('events')} "
             f"({len(writer.index):,} event ids remembered, {writer.index.files_read} file(s) read)"

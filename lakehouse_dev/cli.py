@@ -26,22 +26,32 @@ def register(main: click.Group) -> None:
 @click.command()
 @click.option("--max-rounds", default=20, show_default=True)
 def tick(max_rounds: int) -> None:
-    """Evaluate every sensor once and run what they request, until nothing more is requested."""
+    """Evaluate every sensor once and run what they request, until nothing more is requested.
+
+    One line per run on the terminal; Dagster's log goes to $LAKEHOUSE_HOME/logs/tick.log.
+    """
     _tick(max_rounds)
 
 
 def _tick(max_rounds: int) -> int:
     from lakehouse_dev.instance import get_instance
+    from lakehouse_dev.logfile import dagster_log_to_file
+    from lakehouse_dev.preflight import problems
     from lakehouse_dev.tick import TickError
     from lakehouse_dev.tick import tick as run_tick
 
+    settings = Settings.from_env()
+    found = problems(settings)
+    if found:
+        raise click.ClickException("\n".join(found))
     try:
-        runs = run_tick(str(WORKSPACE), get_instance(Settings.from_env()), max_rounds=max_rounds)
+        with dagster_log_to_file(settings.home, "tick") as log:
+            runs = run_tick(
+                str(WORKSPACE), get_instance(settings), max_rounds=max_rounds, progress=click.echo
+            )
     except TickError as exc:
-        raise click.ClickException(str(exc)) from exc
-    for run in runs:
-        click.echo(run.summary_line())
-    click.echo(f"tick: {len(runs)} run(s)")
+        raise click.ClickException(f"{exc}\n(Dagster's log: {log})") from exc
+    click.echo(f"tick: {len(runs)} run(s) (Dagster's log: {log})")
     failed = [r for r in runs if r.status != "SUCCESS"]
     if failed:
         raise click.ClickException(f"{len(failed)} run(s) did not succeed")
@@ -54,15 +64,18 @@ def materialize() -> None:
     (partitioned ones, like machine-log waves, run per partition from their sensors)."""
     from lakehouse.definitions import build_definitions, unpartitioned_assets
     from lakehouse_dev.instance import get_instance
+    from lakehouse_dev.logfile import dagster_log_to_file
 
-    instance = get_instance(Settings.from_env())
-    defs = build_definitions()
-    result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
-        instance=instance, asset_selection=unpartitioned_assets(defs), raise_on_error=False
-    )
+    settings = Settings.from_env()
+    with dagster_log_to_file(settings.home, "materialize") as log:
+        instance = get_instance(settings)
+        defs = build_definitions()
+        result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
+            instance=instance, asset_selection=unpartitioned_assets(defs), raise_on_error=False
+        )
     click.echo(f"materialize: run {result.run_id} {'succeeded' if result.success else 'FAILED'}")
     if not result.success:
-        raise click.ClickException("materialize failed; see `make dev` for the run's logs")
+        raise click.ClickException(f"materialize failed; see {log} or the run in `make dev`")
 
 
 @click.command()

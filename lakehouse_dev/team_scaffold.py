@@ -19,7 +19,7 @@ class ScaffoldError(Exception):
 
 def scaffold(name: str, root: Path, owners: tuple[str, ...] = ()) -> list[Path]:
     """Create team ``name``'s module and test under project ``root``; return the files."""
-    if not TEAM_NAME.match(name) or keyword.iskeyword(name) or name in RESERVED_NAMES:
+    if not TEAM_NAME.fullmatch(name) or keyword.iskeyword(name) or name in RESERVED_NAMES:
         raise ScaffoldError(
             f"'{name}' is not a valid team name: use 2-40 lowercase letters, digits or _, "
             f"starting with a letter (it becomes a Python package, an asset key part and the "

@@ -10,7 +10,9 @@ error), and the rest of the platform loads. One team cannot take the platform do
 
 Safety rules checked at load time (docs/teams.md):
 
-- every asset and asset check of team ``t`` is keyed ``warehouse/teams/t/<name>``, so the
+- every asset and asset check of team ``t`` is keyed ``warehouse/teams/t/<name>``, ``<name>``
+  letters, digits and ``_`` (a Dagster name, a catalog view: a space or a quote in it would
+  fail the whole code location when the platform's policies are built), so the
   platform's Parquet IO manager writes it under ``teams/t/`` in the warehouse store (and the
   catalog shows it as ``teams_t.<name>``);
 - team assets use no resource except the platform's ``io_manager``: they read the warehouse
@@ -32,8 +34,11 @@ import yaml
 
 log = logging.getLogger(__name__)
 
-TEAM_NAME = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
-"""A team's folder name: also its key part, and (``teams_<team>``) its group and catalog schema."""
+TEAM_NAME = re.compile(r"[a-z][a-z0-9_]{1,39}")
+"""A team's folder name (whole, ``fullmatch``): also its key part, and (``teams_<team>``) its group
+and catalog schema."""
+ASSET_NAME = re.compile(r"[A-Za-z0-9_]+")
+"""The last part of a team asset's key (Dagster's rule for names, also a valid view name)."""
 RESERVED_NAMES = frozenset({"platform", "teams", "catalog", "warehouse", "lake", "replica"})
 ALLOWED_RESOURCES = frozenset({"io_manager"})
 """Resources a team asset may require: the platform's Parquet IO manager, nothing else."""
@@ -120,7 +125,7 @@ def load_teams(teams_dir: Path, package: str, project_root: Path) -> LoadedTeams
 def load_team(team_dir: Path, module_name: str, project_root: Path) -> dg.Definitions:
     """One team's definitions (its folder as a defs folder of its own), safety rules checked."""
     team = team_dir.name
-    if not TEAM_NAME.match(team) or team in RESERVED_NAMES:
+    if not TEAM_NAME.fullmatch(team) or team in RESERVED_NAMES:
         raise TeamRuleViolation(
             f"'{team}' is not a valid team name: lowercase letters, digits and _, 2-40 "
             f"characters, starting with a letter, not one of {sorted(RESERVED_NAMES)}"
@@ -147,6 +152,10 @@ def safety_violations(team: str, defs: dg.Definitions) -> list[str]:
                 problems.append(
                     f"{what} {key.to_user_string()} is outside {'/'.join(prefix)}/ "
                     f"(use lakehouse.components.teams.team_key('{team}', name))"
+                )
+            elif not ASSET_NAME.fullmatch(key.path[-1]):
+                problems.append(
+                    f"{what} name {key.path[-1]!r} is not valid: letters, digits and _ only"
                 )
 
     for asset in defs.assets or ():

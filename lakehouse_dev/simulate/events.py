@@ -12,7 +12,11 @@ type                       rows                                        at
 ``payment_received``       ``payments`` (+ trade's invoice currency)   paid_at
 =========================  ==========================================  ===========
 
-Events go out in ``(occurred_at, type order above, id)`` order, so an event never precedes the
+Events carry the platform's clock: a database's first publish starts at the day of its latest
+activity (``history=True``: at its first row), so the event funnel shows what the platform is
+doing now, not the first week of its simulated past; later publishes continue from there,
+advancing the platform a day at a time. Events go out in ``(occurred_at, type order above, id)``
+order, so an event never precedes the
 ones it refers to (a ``trade_funded`` follows its invoice's ``invoice_uploaded``), and every id
 in a payload exists in the database. How far publishing got is kept per stream in the
 platform database itself (table ``_events_published``), updated after each publish: a crash in
@@ -146,6 +150,21 @@ def read_marks(conn: sa.Connection) -> dict[str, Mark]:
     return {r.type: (r.occurred_at, r.row_id) for r in conn.execute(sa.select(published))}
 
 
+def latest_day_marks(conn: sa.Connection) -> dict[str, Mark]:
+    """Marks just before the day of the platform's latest activity (any stream), so that
+    publishing starts there; empty for a database without activity."""
+    latest = None
+    for type_name in ORDER:
+        _, at, _ = _stream(type_name)
+        value = conn.execute(sa.select(sa.func.max(at))).scalar()
+        if value is not None and (latest is None or value > latest):
+            latest = value
+    if latest is None:
+        return {}
+    day = dt.datetime.combine(latest.date(), dt.time())
+    return dict.fromkeys(ORDER, (day, -1))
+
+
 def write_marks(conn: sa.Connection, marks: dict[str, Mark]) -> None:
     published.create(conn, checkfirst=True)
     for type_name, (at, row_id) in marks.items():
@@ -263,6 +282,7 @@ def publish_platform_events(
     rate: float | None = None,
     advance: bool = True,
     seed: int = 7,
+    history: bool = False,
     duplicates: float = 0.0,
     malformed: float = 0.0,
     chunk: int = 500,
@@ -270,9 +290,11 @@ def publish_platform_events(
 ) -> PublishResult:
     """Publish the platform's next ``count`` events to ``bus``, ``rate`` per second at most.
 
-    When the database has no more unpublished activity, it is advanced one simulated day at a
-    time (``advance``; a missing database is created with ``seed``). ``duplicates`` and
-    ``malformed`` add that share of re-sent events and of bad messages, for fault drills.
+    A database's first publish starts at the day of its latest activity, or at its first row
+    with ``history``. When the database has no more unpublished activity, it is advanced one
+    simulated day at a time (``advance``; a missing database is created with ``seed``).
+    ``duplicates`` and ``malformed`` add that share of re-sent events and of bad messages, for
+    fault drills.
     ``on_chunk(events, published_at)`` is called after each publish (benchmarks).
     """
     rng = random.Random(f"{seed}:{time.time_ns()}")
@@ -288,6 +310,9 @@ def publish_platform_events(
         if not buffer:
             with connect(url) as conn:
                 marks = read_marks(conn)
+                if not marks and not history:
+                    marks = latest_day_marks(conn)
+                    write_marks(conn, marks)  # where every stream starts, kept
                 buffer = next_events(conn, marks, min(count - result.published, 5000))
             if not buffer:
                 if not advance:

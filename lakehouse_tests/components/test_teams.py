@@ -183,6 +183,24 @@ ROGUE = {
         """,
         "defines resources ['io_manager']",
     ),
+    "an asset name with a space": (
+        """\
+        import dagster as dg
+        from lakehouse.components.teams import team_key
+
+        weekly = dg.AssetSpec(team_key("rogue", "weekly report"), description="x", kinds={"python"})
+        """,
+        "asset name 'weekly report' is not valid: letters, digits and _ only",
+    ),
+    "an asset name with a quote": (
+        """\
+        import dagster as dg
+        from lakehouse.components.teams import team_key
+
+        weekly = dg.AssetSpec(team_key("rogue", 'weekly"'), description="x", kinds={"python"})
+        """,
+        "asset name 'weekly\"' is not valid",
+    ),
     "a sensor named like the platform's": (
         """\
         import dagster as dg

@@ -2,6 +2,10 @@
 refer to exists and was announced first), each row published once, in the order it happened,
 and `lakehouse simulate events` / `lakehouse lake-writer` on the command line."""
 
+import datetime as dt
+import sqlite3
+from collections import Counter
+
 import sqlalchemy as sa
 from click.testing import CliRunner
 
@@ -58,7 +62,7 @@ def test_events_follow_the_database_in_order_each_row_once(tmp_path):
     db = f"sqlite:///{tmp_path / 'platform.sqlite'}"
     simulate(db, days=5, seed=3)
     with bus_from_url(f"local://{tmp_path / 'bus'}") as bus:
-        first = publish_platform_events(db, bus, count=150, advance=False)
+        first = publish_platform_events(db, bus, count=150, advance=False, history=True)
         rest = publish_platform_events(db, bus, count=10**6, advance=False)
         none = publish_platform_events(db, bus, count=10, advance=False)
         events = drain_bus(bus)
@@ -72,6 +76,40 @@ def test_events_follow_the_database_in_order_each_row_once(tmp_path):
     row = db_rows(db, "trades")[trade.values["trade_id"]]
     assert trade.values["advance_amount"] == row["advance_amount"]
     assert trade.occurred_at.replace(tzinfo=None) == row["funded_at"]
+
+
+def test_events_carry_the_platforms_clock_from_its_latest_day(tmp_path):
+    path = tmp_path / "platform.sqlite"
+    simulate(f"sqlite:///{path}", days=5, seed=3)
+    with bus_from_url(f"local://{tmp_path / 'bus'}") as bus:
+        result = publish_platform_events(f"sqlite:///{path}", bus, count=10**6, advance=False)
+        events = drain_bus(bus)
+    # the platform's latest day and its activity, read with sqlite3
+    con = sqlite3.connect(path)
+    when = {
+        "application_submitted": ("applications", "submitted_at"),
+        "invoice_uploaded": ("invoices", "created_at"),
+        "underwriter_decided": ("underwriter_decisions", "decided_at"),
+        "trade_funded": ("trades", "funded_at"),
+        "payment_received": ("payments", "paid_at"),
+    }
+    days = [con.execute(f"SELECT max(date({c})) FROM {t}").fetchone()[0] for t, c in when.values()]
+    latest = max(d for d in days if d)
+    expected = {
+        name: con.execute(f"SELECT count(*) FROM {t} WHERE date({c}) = ?", (latest,)).fetchone()[0]
+        for name, (t, c) in when.items()
+    }
+    con.close()
+    assert {e.occurred_at.date().isoformat() for e in events} == {latest}
+    assert Counter(e.type for e in events) == Counter({k: v for k, v in expected.items() if v})
+    assert result.published == sum(expected.values()) > 0
+    # the next publish carries on from there: the platform advanced one day, its events follow
+    with bus_from_url(f"local://{tmp_path / 'bus'}") as bus:
+        more = publish_platform_events(f"sqlite:///{path}", bus, count=5, seed=3)
+        later = drain_bus(bus)
+    assert more.platform_days == 1
+    next_day = (dt.date.fromisoformat(latest) + dt.timedelta(days=1)).isoformat()
+    assert {e.occurred_at.date().isoformat() for e in later} == {next_day}
 
 
 def test_the_platform_is_advanced_when_its_activity_runs_out(tmp_path):
@@ -89,10 +127,10 @@ def test_republished_events_keep_their_ids_and_are_written_once(tmp_path):
     simulate(db, days=3, seed=3)
     lake = Store(str(tmp_path / "lake"))
     with bus_from_url(f"local://{tmp_path / 'bus'}") as bus:
-        once = publish_platform_events(db, bus, count=10**6, advance=False)
+        once = publish_platform_events(db, bus, count=10**6, advance=False, history=True)
         with connect(db) as conn:
             conn.execute(sa.delete(published))  # progress lost
-        again = publish_platform_events(db, bus, count=10**6, advance=False)
+        again = publish_platform_events(db, bus, count=10**6, advance=False, history=True)
         assert again.published == once.published
         result = LakeWriter(bus, lake).drain()
     assert result.events_written == result.duplicates == once.published
@@ -103,7 +141,7 @@ def test_republished_events_keep_their_ids_and_are_written_once(tmp_path):
 def test_events_from_postgresql(pg_url, tmp_path):
     simulate(pg_url, days=3, seed=3)
     with bus_from_url(f"local://{tmp_path / 'bus'}") as bus:
-        publish_platform_events(pg_url, bus, count=10**6, advance=False)
+        publish_platform_events(pg_url, bus, count=10**6, advance=False, history=True)
         events = drain_bus(bus)
     assert_consistent(events, pg_url)
     assert sum(e.type == "invoice_uploaded" for e in events) == len(db_rows(pg_url, "invoices"))

@@ -1,11 +1,21 @@
 """``lake/events/<type>``: the bus's events in the lake, written by the lake writer.
 
 Sensor-driven mode of the lake writer: the ``events_bus`` sensor (``sensors.py``) sees
-messages waiting on the bus and requests one run of ``lake_events``, which drains a bounded
-number of them into the lake (exactly once, see ``lakehouse.sources.events.writer``). The
-long-lived ``lakehouse lake-writer`` is the other mode; while it runs (its heartbeat is fresh)
-the sensor leaves the bus to it.
+messages on the bus and requests one run of ``lake_events``, which drains a bounded number of
+them into the lake
+(exactly once, see ``lakehouse.sources.events.writer``). The long-lived ``lakehouse
+lake-writer`` is the other mode; while it runs (its heartbeat is fresh) the sensor leaves the
+bus to it.
+
+The sensor decides from the bus's state, not from what it saw last: messages visible *or
+leased* with no drain running and no live writer mean work to do. Leased ones were received by
+a drain that died between its lake write and its ack (a killed tick, whose run the next tick
+fails); the new drain waits for their leases to expire (at most the visibility timeout) and
+writes them or drops them as the duplicates they are. A drain that still finds messages leased
+after that fails, naming them: work is never left stranded behind a successful run.
 """
+
+import datetime as dt
 
 import dagster as dg
 
@@ -16,6 +26,7 @@ from lakehouse.sources.events.bus import BusError
 from lakehouse.sources.events.schema import EVENT_TYPES
 from lakehouse.sources.events.writer import (
     DEFAULT_BATCH_SIZE,
+    DEFAULT_MAX_FUTURE_SKEW,
     DEFAULT_VISIBILITY_TIMEOUT,
     LakeWriter,
 )
@@ -39,6 +50,8 @@ class DrainConfig(dg.Config):
     """Messages per micro-batch (one lake file per event type per micro-batch)."""
     visibility_timeout_seconds: int = int(DEFAULT_VISIBILITY_TIMEOUT)
     """How long a received message stays hidden before it is delivered again."""
+    max_future_skew_seconds: int = int(DEFAULT_MAX_FUTURE_SKEW.total_seconds())
+    """An event dated more than this after its arrival is dead-lettered (clock_skew)."""
 
 
 @dg.multi_asset(
@@ -76,8 +89,11 @@ def lake_events(
             lake.store,
             batch_size=config.batch_size,
             visibility_timeout=config.visibility_timeout_seconds,
+            max_future_skew=dt.timedelta(seconds=config.max_future_skew_seconds),
         )
-        result = writer.drain(config.max_messages)
+        result = writer.drain(
+            config.max_messages, leased_wait=config.visibility_timeout_seconds + 5
+        )
         writer.checkpoint()
     context.log.info(f"lake writer: {result.summary()}")
     for reason in result.reasons:
@@ -93,4 +109,9 @@ def lake_events(
                 "files": [lake.store.uri(k) for k in result.files[type_name]],
                 **result.metadata(),
             },
+        )
+    if result.leased_left:
+        raise dg.Failure(
+            description=f"{result.leased_left} message(s) still leased by another consumer after "
+            f"{config.visibility_timeout_seconds + 5}s: is a lake writer running elsewhere?",
         )

@@ -38,8 +38,9 @@ events_funded_volume_files = lake_file_sensor(
 @dg.sensor(
     name=SENSOR_NAME,
     description=(
-        "Messages waiting on the event bus -> a `lake_events` run draining them (unless one is "
-        "queued or running, or the long-lived lake writer is running)."
+        "Messages on the event bus (waiting, or leased by a drain that died) -> a `lake_events` "
+        "run draining them (unless one is queued or running, or the long-lived lake writer is "
+        "running)."
     ),
     target=lake_events,
     minimum_interval_seconds=5,
@@ -50,11 +51,11 @@ def events_bus(
 ) -> dg.SensorResult | dg.SkipReason:
     try:
         with event_bus.bus as bus:
-            pending = bus.pending()
+            pending, leased = bus.pending(), bus.in_flight()
     except BusError as exc:
         return dg.SkipReason(str(exc))
-    if not pending:
-        return dg.SkipReason("no messages waiting on the bus")
+    if not pending and not leased:
+        return dg.SkipReason("no messages on the bus")
     writer = live_writer(lake.store)
     if writer is not None:
         return dg.SkipReason(
@@ -72,6 +73,8 @@ def events_bus(
         run_requests=[dg.RunRequest(run_key=f"{SENSOR_NAME}-{n}")],
         cursor=str(n),
         asset_events=[
-            dg.AssetObservation(BUS_KEY, metadata={"messages_waiting": pending}),
+            dg.AssetObservation(
+                BUS_KEY, metadata={"messages_waiting": pending, "messages_leased": leased}
+            ),
         ],
     )

@@ -69,6 +69,11 @@ class Bus(abc.ABC):
         """Approximately how many messages are visible (waiting to be received)."""
 
     @abc.abstractmethod
+    def in_flight(self) -> int:
+        """Approximately how many messages are leased: received, not acknowledged, their
+        visibility timeout not over (they come back when it is)."""
+
+    @abc.abstractmethod
     def verify(self) -> None:
         """Raise :class:`BusUnavailable` (one line naming the queue and what to do) unless the
         bus can be used."""

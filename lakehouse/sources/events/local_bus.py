@@ -135,6 +135,15 @@ class LocalBus(Bus):
             )
         return n
 
+    def in_flight(self) -> int:
+        with self._lock:
+            (n,) = (
+                self._connection()
+                .execute("SELECT count(*) FROM messages WHERE visible_at > ?", (time.time(),))
+                .fetchone()
+            )
+        return n
+
     def verify(self) -> None:
         self.pending()
 

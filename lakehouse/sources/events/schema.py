@@ -15,6 +15,7 @@ fields as typed columns, and the payload's original JSON.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import re
 import uuid
@@ -310,6 +311,13 @@ def parse(body: bytes | str) -> Event | Invalid:
     event_id = doc.get("event_id")
     event_id = event_id if isinstance(event_id, str) else None
     type_name = doc.get("type") if isinstance(doc.get("type"), str) else None
+    surrogate = _lone_surrogate(doc)
+    if surrogate is not None:
+        return Invalid(
+            "malformed_json",
+            f"invalid Unicode: a lone surrogate (\\u{ord(surrogate):04x}) in a JSON string",
+            *(v if _lone_surrogate(v) is None else None for v in (event_id, type_name)),
+        )
     missing = [name for name in ENVELOPE_FIELDS if doc.get(name) is None]
     if missing:
         return Invalid(
@@ -368,7 +376,31 @@ def _timestamp(value: Any) -> dt.datetime | str:
         return f"occurred_at is not an ISO 8601 timestamp: {value!r}"
     if parsed.tzinfo is None:
         return f"occurred_at has no time zone (use Z or +00:00): {value!r}"
-    return parsed.astimezone(dt.UTC)
+    try:
+        return parsed.astimezone(dt.UTC)
+    except OverflowError:
+        return f"occurred_at is out of range once converted to UTC: {value!r}"
+
+
+def _lone_surrogate(value: Any) -> str | None:
+    """The first lone surrogate in any string (key or value) of a parsed JSON document: valid
+    JSON escapes (``"\\ud800"``) that no UTF-8 text can hold."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str):
+            found = _SURROGATE.search(item)
+            if found:
+                return found.group()
+    return None
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _plain(value: Any) -> Any:
@@ -459,9 +491,40 @@ def to_table(type_name: str, events: list[Event], ingested_at: dt.datetime) -> p
         ),
         "ingested_at": pa.array([_micros(ingested_at)] * len(events), pa.int64()).cast(_UTC_MICROS),
         **{f.name: [e.values.get(f.name) for e in events] for f in fields},
-        "payload": [
-            json.dumps(e.payload, separators=(",", ":"), ensure_ascii=False, default=str)
-            for e in events
-        ],
+        "payload": [payload_json(e) for e in events],
     }
     return pa.Table.from_pydict(columns, schema=schema)
+
+
+def payload_json(event: Event) -> str:
+    """The payload as the lake stores it (column ``payload``)."""
+    return json.dumps(event.payload, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def content_digest(type_name: str, version: int, occurred_micros: int, payload: str) -> str:
+    """What an event says, apart from its id, as a SHA-256 (hex): the same for a message
+    and for its row in the lake, so that a second version of an id is told from a repeat."""
+    text = json.dumps([type_name, version, occurred_micros, payload], ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def event_digest(event: Event) -> str:
+    return content_digest(
+        event.type, event.version, _micros(event.occurred_at), payload_json(event)
+    )
+
+
+def table_digests(table: pa.Table) -> list[str]:
+    """:func:`content_digest` of each row of a lake table (columns type, version,
+    occurred_at, payload)."""
+    micros = table.column("occurred_at").cast(pa.int64()).to_pylist()
+    return [
+        content_digest(t, v, m, p)
+        for t, v, m, p in zip(
+            table.column("type").to_pylist(),
+            table.column("version").to_pylist(),
+            micros,
+            table.column("payload").to_pylist(),
+            strict=True,
+        )
+    ]

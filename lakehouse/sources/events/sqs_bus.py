@@ -151,6 +151,14 @@ class SqsBus(Bus):
         )
         return int(response["Attributes"]["ApproximateNumberOfMessages"])
 
+    def in_flight(self) -> int:
+        response = self._call(
+            "get_queue_attributes",
+            QueueUrl=self.queue_url,
+            AttributeNames=["ApproximateNumberOfMessagesNotVisible"],
+        )
+        return int(response["Attributes"]["ApproximateNumberOfMessagesNotVisible"])
+
     def verify(self) -> None:
         self.pending()
 

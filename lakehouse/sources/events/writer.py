@@ -43,7 +43,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lakehouse.sources.events.bus import Bus, Message
-from lakehouse.sources.events.schema import EVENT_TYPES, Event, Invalid, parse, to_table
+from lakehouse.sources.events.schema import (
+    EVENT_TYPES,
+    Event,
+    Invalid,
+    event_digest,
+    parse,
+    table_digests,
+    to_table,
+)
 from lakehouse.storage.batches import new_batch_key
 from lakehouse.storage.parquet import cursor_of, read_parquet, with_cursors, write_parquet
 from lakehouse.storage.quarantine import quarantine_key, quarantined_file
@@ -56,6 +64,7 @@ STATE_PREFIX = f"{LAKE_PREFIX}/_lake_writer"  # hidden: not listed, not a lake a
 CHECKPOINT_KEY = f"{STATE_PREFIX}/dedupe.parquet"
 HEARTBEAT_KEY = f"{STATE_PREFIX}/heartbeat.json"
 DEFAULT_WINDOW = dt.timedelta(days=7)
+DEFAULT_MAX_FUTURE_SKEW = dt.timedelta(hours=1)
 DEFAULT_VISIBILITY_TIMEOUT = 120.0
 DEFAULT_BATCH_SIZE = 1000
 MAX_BATCH_SECONDS = 2.0
@@ -65,6 +74,9 @@ REFRESH_SECONDS = 5.0
 HEARTBEAT_SECONDS = 10.0
 HEARTBEAT_STALE = 60.0
 MAX_BACKOFF = 30.0
+LEASE_POLL_SECONDS = 1.0
+CONFLICT = "conflicting_duplicate"  # the dead-letter kind of a second version of an event id
+_CHECKPOINT_META = b"lakehouse.dedupe"
 
 
 def type_prefix(type_name: str) -> str:
@@ -89,14 +101,17 @@ def _key_time(key: str) -> dt.datetime | None:
         return None
 
 
-def read_event_ids(lake: Store, key: str) -> list[str]:
-    """The ``event_id`` column of a lake file (only that column is read)."""
+_INDEX_COLUMNS = ["event_id", "type", "version", "occurred_at", "payload"]
+
+
+def read_event_digests(lake: Store, key: str) -> dict[str, str]:
+    """event_id -> content digest of each event in a lake file (only the columns needed)."""
     if lake.is_local:
-        table = pq.read_table(lake.path(key), columns=["event_id"])
+        table = pq.read_table(lake.path(key), columns=_INDEX_COLUMNS)
     else:
         with lake.open(key) as f:
-            table = pq.ParquetFile(f).read(columns=["event_id"])
-    return table.column("event_id").to_pylist()
+            table = pq.ParquetFile(f).read(columns=_INDEX_COLUMNS)
+    return dict(zip(table.column("event_id").to_pylist(), table_digests(table), strict=True))
 
 
 # ---------------------------------------------------------------------------------------
@@ -104,11 +119,13 @@ def read_event_ids(lake: Store, key: str) -> list[str]:
 
 
 class DedupeIndex:
-    """The event ids in the lake written within ``window``, kept current from the lake."""
+    """The event ids in the lake written within ``window``, with their content digests, kept
+    current from the lake."""
 
     def __init__(self, lake: Store, window: dt.timedelta = DEFAULT_WINDOW):
         self.lake, self.window = lake, window
         self.seen: dict[str, float] = {}  # event_id -> written at (epoch seconds)
+        self.digests: dict[str, str] = {}  # event_id -> content digest (if known)
         self.cursors: dict[str, str] = {}  # type -> last lake key whose ids are in `seen`
         self.files_read = 0
         self._refreshed = 0.0
@@ -119,9 +136,13 @@ class DedupeIndex:
     def __len__(self) -> int:
         return len(self.seen)
 
+    def digest(self, event_id: str) -> str | None:
+        """The content digest of the version of ``event_id`` in the lake (None: unknown)."""
+        return self.digests.get(event_id)
+
     def load(self) -> None:
         """The checkpoint (if any), then every lake file written after it."""
-        self.seen, self.cursors = {}, {}
+        self.seen, self.digests, self.cursors = {}, {}, {}
         if self.lake.exists(CHECKPOINT_KEY):
             try:
                 table = read_parquet(self.lake, CHECKPOINT_KEY)
@@ -129,11 +150,12 @@ class DedupeIndex:
             except (pa.ArrowException, OSError, KeyError, TypeError, ValueError) as exc:
                 log.warning(f"dedupe checkpoint unreadable ({exc}); rebuilding from the lake")
             else:
+                ids = table.column("event_id").to_pylist()
                 written = table.column("written_at").cast(pa.int64()).to_pylist()
-                self.seen = {
-                    i: w / 1e6
-                    for i, w in zip(table.column("event_id").to_pylist(), written, strict=True)
-                }
+                self.seen = {i: w / 1e6 for i, w in zip(ids, written, strict=True)}
+                if "content_sha256" in table.column_names:  # absent from older checkpoints
+                    digests = table.column("content_sha256").to_pylist()
+                    self.digests = {i: d for i, d in zip(ids, digests, strict=True) if d}
                 self.cursors = dict(meta["cursors"])
         self.refresh(force=True)
 
@@ -152,33 +174,35 @@ class DedupeIndex:
                 start = cursor
             for key in self.lake.keys(prefix, after=start):
                 try:
-                    ids = read_event_ids(self.lake, key)
+                    digests = read_event_digests(self.lake, key)
                 except (pa.ArrowException, OSError, KeyError) as exc:
                     log.warning(f"cannot read the event ids of {self.lake.uri(key)}: {exc}")
-                    ids = []
-                self._remember(type_name, key, ids, _key_time(key) or _now())
+                    digests = {}
+                self._remember(type_name, key, digests, _key_time(key) or _now())
                 read += 1
         self.files_read += read
         self._refreshed = time.monotonic()
         return read
 
-    def _remember(self, type_name: str, key: str, ids: list[str], at: dt.datetime) -> None:
+    def _remember(self, type_name: str, key: str, digests: dict[str, str], at: dt.datetime) -> None:
         stamp = at.timestamp()
-        for event_id in ids:
+        for event_id, digest in digests.items():
             self.seen.setdefault(event_id, stamp)
+            self.digests.setdefault(event_id, digest)
         cursor = self.cursors.get(type_name)
         if cursor is None or _split(key) > _split(cursor):
             self.cursors[type_name] = key
 
-    def add(self, type_name: str, key: str, ids: list[str], at: dt.datetime) -> None:
-        """Ids just written by this writer at ``key``."""
-        self._remember(type_name, key, ids, at)
+    def add(self, type_name: str, key: str, digests: dict[str, str], at: dt.datetime) -> None:
+        """Ids (with their content digests) just written by this writer at ``key``."""
+        self._remember(type_name, key, digests, at)
 
     def prune(self) -> int:
         horizon = (_now() - self.window).timestamp()
         old = [i for i, w in self.seen.items() if w < horizon]
         for i in old:
             del self.seen[i]
+            self.digests.pop(i, None)
         return len(old)
 
     def save(self) -> None:
@@ -190,6 +214,7 @@ class DedupeIndex:
                 "written_at": pa.array([int(w * 1e6) for w in self.seen.values()], pa.int64()).cast(
                     pa.timestamp("us", tz="UTC")
                 ),
+                "content_sha256": pa.array([self.digests.get(i) for i in self.seen], pa.string()),
             }
         )
         meta = {
@@ -235,14 +260,16 @@ def clear_heartbeat(lake: Store, owner: str) -> None:
 # the writer
 
 
-def quarantine_message(lake: Store, message: Message, invalid: Invalid, bus_url: str) -> str:
+def quarantine_message(
+    lake: Store, message: Message, invalid: Invalid, bus_url: str, **details: object
+) -> str:
     """Dead-letter a message: its body as received at ``quarantine/events/<kind>/<sha256 of the
     body>.body``, the reason beside it (:mod:`lakehouse.storage.quarantine`). The key depends
     only on the content, so a message dead-lettered again after a crash rewrites the same file."""
     digest = hashlib.sha256(message.body).hexdigest()[:32]
     key = f"{LAKE_PREFIX}/{invalid.kind}/{digest}.body"
     context = {"kind": invalid.kind, "event_id": invalid.event_id, "type": invalid.type}
-    context |= {"message_id": message.id, "attempts": message.attempts}
+    context |= {"message_id": message.id, "attempts": message.attempts, **details}
     with quarantined_file(lake, key, invalid.reason, source=bus_url, **context) as f:
         f.write(message.body)
     return quarantine_key(key)
@@ -255,13 +282,15 @@ class WriteResult:
     received: int = 0
     written: Counter = field(default_factory=Counter)  # type -> events written
     files: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
-    duplicates: int = 0
+    duplicates: int = 0  # repeats of an event id with the same content (dropped)
+    conflicts: int = 0  # an event id again with different content (dead-lettered)
     quarantined: Counter = field(default_factory=Counter)  # kind -> messages
     quarantine_keys: list[str] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)  # first few, for people
     acked: int = 0
     steps: int = 0
     failures: int = 0  # steps that failed and were retried (long-lived loop)
+    leased_left: int = 0  # messages still leased by another consumer when a drain gave up
 
     @property
     def events_written(self) -> int:
@@ -273,18 +302,21 @@ class WriteResult:
         for t, keys in other.files.items():
             self.files[t].extend(keys)
         self.duplicates += other.duplicates
+        self.conflicts += other.conflicts
         self.quarantined.update(other.quarantined)
         self.quarantine_keys.extend(other.quarantine_keys)
         self.reasons.extend(other.reasons[: max(0, 20 - len(self.reasons))])
         self.acked += other.acked
         self.steps += other.steps
         self.failures += other.failures
+        self.leased_left = other.leased_left
 
     def summary(self) -> str:
         return (
             f"received {self.received}, wrote {self.events_written} event(s) in "
             f"{sum(map(len, self.files.values()))} file(s), {self.duplicates} duplicate(s) "
-            f"dropped, {sum(self.quarantined.values())} quarantined, {self.acked} acked"
+            f"dropped, {sum(self.quarantined.values())} quarantined ({self.conflicts} "
+            f"conflicting duplicate(s)), {self.acked} acked"
         )
 
     def metadata(self) -> dict:
@@ -292,6 +324,7 @@ class WriteResult:
             "messages_received": self.received,
             "events_written": self.events_written,
             "duplicates_dropped": self.duplicates,
+            "conflicting_duplicates": self.conflicts,
             "quarantined": sum(self.quarantined.values()),
             "quarantined_by_kind": dict(self.quarantined),
             "quarantine_reasons": self.reasons,
@@ -301,6 +334,13 @@ class WriteResult:
 
 class LakeWriter:
     """Writes the bus's events to the lake, exactly once (see the module docstring).
+
+    An event dated more than ``max_future_skew`` after its arrival (a producer's clock gone
+    wrong) is dead-lettered (kind ``clock_skew``): it would pass for the latest activity.
+    Events may be late by any amount (history, outages). An event id seen again with the same
+    content is a duplicate (dropped, counted); with different content, a *conflicting
+    duplicate*: dead-lettered with both versions' content digests and counted apart, the
+    version in the lake is kept.
 
     ``after_write(result)``, if given, runs after a batch is durable in the lake and before its
     messages are acknowledged (tests inject crashes there).
@@ -316,6 +356,7 @@ class LakeWriter:
         window: dt.timedelta = DEFAULT_WINDOW,
         max_attempts: int = MAX_ATTEMPTS,
         max_batch_seconds: float | None = None,
+        max_future_skew: dt.timedelta = DEFAULT_MAX_FUTURE_SKEW,
         after_write: Callable[[WriteResult], None] | None = None,
     ):
         self.bus, self.lake = bus, lake
@@ -328,6 +369,7 @@ class LakeWriter:
             else min(MAX_BATCH_SECONDS, visibility_timeout / 4)
         )
         self.max_attempts = max_attempts
+        self.max_future_skew = max_future_skew
         self.after_write = after_write
         self.index = DedupeIndex(lake, window)
         self.index.load()
@@ -341,28 +383,21 @@ class LakeWriter:
         if not messages:
             return result
         self.index.refresh()
+        arrived = _now()
         fresh: dict[str, list[Event]] = defaultdict(list)
-        in_batch: set[str] = set()
+        in_batch: dict[str, str] = {}  # event_id -> content digest, of this batch's events
         for message in messages:
-            parsed = parse(message.body)
+            parsed, details = self._check(parse(message.body), message, arrived, in_batch)
+            if parsed is None:  # a duplicate
+                result.duplicates += 1
+                continue
             if isinstance(parsed, Event):
-                if parsed.event_id in self.index or parsed.event_id in in_batch:
-                    result.duplicates += 1
-                    continue
-                if message.attempts > self.max_attempts:
-                    parsed = Invalid(
-                        "poison",
-                        f"delivered {message.attempts} times without being acknowledged "
-                        f"(limit {self.max_attempts})",
-                        parsed.event_id,
-                        parsed.type,
-                    )
-                else:
-                    in_batch.add(parsed.event_id)
-                    fresh[parsed.type].append(parsed)
-                    continue
-            key = quarantine_message(self.lake, message, parsed, self.bus.url)
+                in_batch[parsed.event_id] = details["content_sha256"]
+                fresh[parsed.type].append(parsed)
+                continue
+            key = quarantine_message(self.lake, message, parsed, self.bus.url, **details)
             result.quarantined[parsed.kind] += 1
+            result.conflicts += parsed.kind == CONFLICT
             result.quarantine_keys.append(key)
             if len(result.reasons) < 20:
                 result.reasons.append(f"{message.id}: {parsed.reason}")
@@ -372,13 +407,46 @@ class LakeWriter:
             key = new_batch_key(type_prefix(type_name))
             at = _key_time(key) or _now()
             write_parquet(self.lake, key, to_table(type_name, events, at))
-            self.index.add(type_name, key, [e.event_id for e in events], at)
+            self.index.add(type_name, key, {e.event_id: in_batch[e.event_id] for e in events}, at)
             result.written[type_name] += len(events)
             result.files[type_name].append(key)
         if self.after_write is not None:
             self.after_write(result)
         result.acked = self.bus.ack(messages)
         return result
+
+    def _check(
+        self, parsed: Event | Invalid, message: Message, arrived: dt.datetime, batch: dict
+    ) -> tuple[Event | Invalid | None, dict]:
+        """(the event to write, an Invalid to dead-letter, or None for a duplicate; details
+        for the dead-letter note or, for an event, its ``content_sha256``)."""
+        if isinstance(parsed, Invalid):
+            return parsed, {}
+        digest = event_digest(parsed)
+        known = batch.get(parsed.event_id) or self.index.digest(parsed.event_id)
+        if parsed.event_id in batch or parsed.event_id in self.index:
+            if known is None or known == digest:
+                return None, {}
+            reason = (
+                f"event_id {parsed.event_id!r} was already written with different content "
+                f"(sha256 {known[:12]}…, this version {digest[:12]}…); the first is kept"
+            )
+            hashes = {"first_content_sha256": known, "this_content_sha256": digest}
+            return Invalid(CONFLICT, reason, parsed.event_id, parsed.type), hashes
+        if message.attempts > self.max_attempts:
+            reason = (
+                f"delivered {message.attempts} times without being acknowledged "
+                f"(limit {self.max_attempts})"
+            )
+            return Invalid("poison", reason, parsed.event_id, parsed.type), {}
+        if parsed.occurred_at - arrived > self.max_future_skew:
+            reason = (
+                f"occurred_at {parsed.occurred_at.isoformat()} is more than "
+                f"{self.max_future_skew} after the event arrived ({arrived:%Y-%m-%dT%H:%M:%SZ})"
+            )
+            details = {"arrived_at": arrived.isoformat()}
+            return Invalid("clock_skew", reason, parsed.event_id, parsed.type), details
+        return parsed, {"content_sha256": digest}
 
     def _receive(self, wait_seconds: float) -> list[Message]:
         """Up to batch_size messages, received within max_batch_seconds (after the first)."""
@@ -393,14 +461,26 @@ class LakeWriter:
                 break
         return messages
 
-    def drain(self, max_messages: int | None = None) -> WriteResult:
-        """Steps until the bus has nothing visible (or ``max_messages`` were received)."""
+    def drain(self, max_messages: int | None = None, *, leased_wait: float = 0.0) -> WriteResult:
+        """Steps until the bus has nothing visible (or ``max_messages`` were received).
+
+        With ``leased_wait``, messages leased by someone else (a writer killed between its
+        write and its ack) are waited for, up to that many seconds, and written (or dropped as
+        duplicates) when their lease expires; ``leased_left`` says how many were still leased.
+        """
         total = WriteResult()
+        deadline = time.monotonic() + leased_wait
         while max_messages is None or total.received < max_messages:
             step = self.step()
             total.merge(step)
-            if step.received == 0:
+            if step.received:
+                continue
+            if not leased_wait or not self.bus.in_flight():
                 break
+            if time.monotonic() >= deadline:
+                total.leased_left = self.bus.in_flight()
+                break
+            time.sleep(LEASE_POLL_SECONDS)
         return total
 
     def checkpoint(self) -> None:

@@ -97,7 +97,7 @@ def test_publish_tick_lake_projections_catalog(events_env, instance):
     lake, warehouse = Store(settings.lake_url), Store(settings.warehouse_url)
     with bus_from_url(settings.bus_url) as bus:
         first = publish_platform_events(
-            db, bus, count=10**6, advance=False, duplicates=0.05, malformed=0.02
+            db, bus, count=10**6, advance=False, history=True, duplicates=0.05, malformed=0.02
         )
         assert first.duplicates and first.malformed  # the drill is in there
 

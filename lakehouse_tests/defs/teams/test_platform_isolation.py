@@ -95,6 +95,29 @@ def test_a_team_with_a_syntax_error_is_reported_and_the_platform_loads(settings,
     assert failed["group"] == "teams_broken" and failed["owners"] == ["team:broken"]
 
 
+def test_a_team_asset_named_with_a_space_is_reported_and_the_platform_loads(settings, tmp_path):
+    """A definition error, not an import error: the name only fails once the platform's
+    policies (the catalog) are built over every projection."""
+    project = _copy_project(tmp_path / "project")
+    team = project / "lakehouse" / "defs" / "teams" / "weekly"
+    shutil.copytree(project / "lakehouse" / "defs" / "teams" / "marketing", team)
+    (team / "defs.yaml").write_text((team / "defs.yaml").read_text().replace("marketing", "weekly"))
+    (team / "assets.py").write_text(
+        "import dagster as dg\n"
+        "from lakehouse.components.teams import team_key\n\n"
+        'report = dg.AssetSpec(team_key("weekly", "weekly report"), description="A report.")\n'
+    )
+
+    assets, stderr = _graph(project)
+
+    assert "catalog/warehouse" in assets and "warehouse/platform/applications" in assets
+    assert "warehouse/teams/marketing/applications_by_sector_weekly" in assets
+    assert "warehouse/teams/weekly/weekly report" not in assets
+    assert "team module 'weekly' not loaded" in stderr
+    failed = assets["warehouse/teams/weekly/module_failed"]
+    assert "asset name 'weekly report' is not valid" in failed["description"]
+
+
 def test_new_team_scaffolds_a_module_that_loads_and_passes_its_test(settings, tmp_path):
     project = _copy_project(tmp_path / "project")
     out = _run(project, "-m", "lakehouse.cli", "new-team", "growth", "--owner", "team:growth")
@@ -133,6 +156,7 @@ def test_new_team_scaffolds_a_module_that_loads_and_passes_its_test(settings, tm
         ("x", (), "not a valid team name"),
         ("class", (), "not a valid team name"),
         ("platform", (), "not a valid team name"),
+        ("ab\n", (), "not a valid team name"),  # `$` would match before the newline
         ("growth", ("growth",), "must be team:<name> or an e-mail"),
         ("marketing", (), "already exists"),
     ],

@@ -41,6 +41,17 @@ def test_publish_receive_ack(bus):
     assert bus.pending() == 0
 
 
+def test_leased_messages_are_counted_apart_from_waiting_ones(bus):
+    bus.publish([b'{"a": 1}', b'{"b": 2}', b'{"c": 3}'])
+    leased, end = [], time.monotonic() + DEADLINE
+    while len(leased) < 2:
+        leased += bus.receive(2 - len(leased), visibility_timeout=60, wait_seconds=0.5)
+        assert time.monotonic() < end
+    assert (bus.pending(), bus.in_flight()) == (1, 2)
+    bus.ack(leased)
+    assert (bus.pending(), bus.in_flight()) == (1, 0)
+
+
 def test_unacknowledged_messages_come_back_after_their_lease(bus):
     bus.publish([b'{"a": 1}', b'{"b": 2}'])
     first = receive_all(bus, visibility_timeout=1, expected=2)

@@ -121,6 +121,27 @@ def payload_without(name):
             "bad_field",
             "must be one of GBP, EUR",
         ),
+        (  # valid JSON, invalid Unicode: a lone surrogate escape in a payload string
+            b'{"event_id":"e-1","type":"trade_funded","version":1,'
+            b'"occurred_at":"2026-03-01T09:30:00Z","payload":{"note":"x\\ud800y"}}',
+            "malformed_json",
+            "lone surrogate (\\ud800)",
+        ),
+        (  # ... or in a key
+            b'{"event_id":"e-1","\\udfff":1}',
+            "malformed_json",
+            "lone surrogate (\\udfff)",
+        ),
+        (  # 9999-12-31 23:30 at UTC-5 is in year 10000 in UTC
+            body(envelope(occurred_at="9999-12-31T23:30:00-05:00")),
+            "bad_field",
+            "out of range once converted to UTC: '9999-12-31T23:30:00-05:00'",
+        ),
+        (
+            body(envelope(occurred_at="0001-01-01T00:30:00+01:00")),
+            "bad_field",
+            "out of range once converted to UTC",
+        ),
     ],
 )
 def test_bad_input_has_a_reason(raw, kind, reason):

@@ -15,6 +15,7 @@ import pytest
 
 from lakehouse.sources.events.buses import bus_from_url
 from lakehouse.sources.events.publisher import Publisher
+from lakehouse.sources.events.schema import event_digest, parse, table_digests
 from lakehouse.sources.events.writer import CHECKPOINT_KEY, LakeWriter, WriteResult
 from lakehouse.storage.store import Store
 from lakehouse_tests.sources.events.conftest import BACKENDS, new_bus, sample_events
@@ -342,3 +343,101 @@ def wait_for(condition, deadline: float = DEADLINE) -> None:
     while not condition():
         assert time.monotonic() < end, "condition not met in time"
         time.sleep(0.2)
+
+
+def funded(event_id: str, occurred_at: str, amount: str = "80.00", extra: str = "") -> bytes:
+    """A trade_funded message body written out by hand."""
+    return (
+        f'{{"event_id":"{event_id}","type":"trade_funded","version":1,'
+        f'"occurred_at":"{occurred_at}","payload":{{"trade_id":1,"invoice_id":1,'
+        f'"advance_amount":"{amount}","fee_rate":"0.0100","currency":"EUR"{extra}}}}}'
+    ).encode()
+
+
+def test_poison_unicode_and_timestamps_are_dead_lettered_and_the_bus_drained(tmp_path):
+    lake = Store(str(tmp_path / "lake"))
+    good = sample_events(20)
+    surrogate = funded("s-1", "2026-02-01T08:00:00Z", extra=',"note":"a\\ud800b"')
+    overflow = funded("o-1", "9999-12-31T23:30:00-05:00")
+    with bus_from_url(f"local://{tmp_path / 'bus'}") as bus:
+        bus.publish([e.encode() for e in good[:10]] + [surrogate, overflow])
+        bus.publish([e.encode() for e in good[10:]])
+        result = LakeWriter(bus, lake, batch_size=7).drain()
+        assert bus.pending() == 0 and bus.receive(10, visibility_timeout=0) == []
+    assert lake_ids(lake) == Counter(e.event_id for e in good)
+    assert result.events_written == 20 and result.acked == 22
+    notes = {n["event_id"]: n for n in read_quarantined(lake)}
+    assert set(notes) == {"s-1", "o-1"}
+    assert "lone surrogate (\\ud800)" in notes["s-1"]["reason"]
+    assert notes["s-1"]["body"] == surrogate  # the escape, kept as it came
+    assert "out of range once converted to UTC" in notes["o-1"]["reason"]
+
+
+def test_events_dated_beyond_the_skew_after_arrival_are_dead_lettered(tmp_path):
+    lake = Store(str(tmp_path / "lake"))
+    now = dt.datetime.now(dt.UTC)
+    iso = "%Y-%m-%dT%H:%M:%SZ"
+    bodies = {
+        "future-2099": funded("future-2099", "2099-06-01T12:00:00Z"),
+        "in-2h": funded("in-2h", (now + dt.timedelta(hours=2)).strftime(iso)),
+        "in-10min": funded("in-10min", (now + dt.timedelta(minutes=10)).strftime(iso)),
+        "last-year": funded("last-year", "2025-12-01T12:00:00Z"),  # late is fine
+    }
+    with bus_from_url(f"local://{tmp_path / 'bus'}") as bus:
+        bus.publish(bodies.values())
+        writer = LakeWriter(bus, lake, max_future_skew=dt.timedelta(minutes=30))
+        result = writer.drain()
+    assert lake_ids(lake) == Counter({"in-10min": 1, "last-year": 1})
+    assert result.quarantined == Counter(clock_skew=2)
+    notes = {n["event_id"]: n for n in read_quarantined(lake)}
+    assert set(notes) == {"future-2099", "in-2h"}
+    assert "2099-06-01T12:00:00+00:00 is more than 0:30:00 after" in notes["future-2099"]["reason"]
+    # the default allows an hour
+    with bus_from_url(f"local://{tmp_path / 'bus2'}") as bus:
+        bus.publish(
+            [bodies["in-2h"], funded("in-50min", (now + dt.timedelta(minutes=50)).strftime(iso))]
+        )
+        default = LakeWriter(bus, Store(str(tmp_path / "lake2"))).drain()
+    assert (default.events_written, default.quarantined) == (1, Counter(clock_skew=1))
+
+
+def test_a_duplicate_id_with_different_content_is_dead_lettered_with_both_hashes(tmp_path):
+    lake = Store(str(tmp_path / "lake"))
+    first = funded("t-1", "2026-02-01T08:00:00Z", amount="80.00")
+    repeat = funded("t-1", "2026-02-01T08:00:00Z", amount="80.00")
+    changed = funded("t-1", "2026-02-01T08:00:00Z", amount="95.00")
+    moved = funded("t-1", "2026-02-01T09:00:00Z", amount="80.00")
+    with bus_from_url(f"local://{tmp_path / 'bus'}") as bus:
+        bus.publish([first, repeat, changed])  # one batch: the first version is written
+        one = LakeWriter(bus, lake).drain()
+        bus.publish([repeat, moved, changed])  # a new writer: it knows t-1 from the lake
+        two = LakeWriter(bus, lake).drain()
+    assert (one.events_written, one.duplicates, one.conflicts) == (1, 1, 1)
+    assert (two.events_written, two.duplicates, two.conflicts) == (0, 1, 2)
+    assert two.metadata()["conflicting_duplicates"] == 2
+    assert two.metadata()["duplicates_dropped"] == 1
+    (row,) = read_events(lake, "trade_funded").to_pylist()
+    assert str(row["advance_amount"]) == "80.00"  # the version first written stays
+    notes = read_quarantined(lake)
+    assert sorted(n["body"] for n in notes) == sorted([changed, moved])
+    lake_hash = table_digests(read_events(lake, "trade_funded"))[0]
+    for note in notes:
+        assert note["kind"] == "conflicting_duplicate"
+        assert note["first_content_sha256"] == lake_hash
+        assert note["this_content_sha256"] == event_digest(parse(note["body"]))
+        assert note["this_content_sha256"] != lake_hash
+        assert lake_hash[:12] in note["reason"]
+
+
+def test_conflicts_are_recognised_from_the_checkpoint(tmp_path):
+    lake = Store(str(tmp_path / "lake"))
+    with bus_from_url(f"local://{tmp_path / 'bus'}") as bus:
+        bus.publish([funded("t-1", "2026-02-01T08:00:00Z")])
+        writer = LakeWriter(bus, lake)
+        writer.drain()
+        writer.checkpoint()
+        bus.publish([funded("t-1", "2026-02-01T08:00:00Z", amount="1.00")])
+        later = LakeWriter(bus, lake)
+        assert later.index.files_read == 0  # the checkpoint alone
+        result = later.drain()
+    assert (result.conflicts, result.duplicates, result.events_written) == (1, 0, 0)
