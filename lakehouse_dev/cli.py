@@ -35,12 +35,20 @@ def _tick(max_rounds: int) -> int:
     from lakehouse_dev.tick import TickError
     from lakehouse_dev.tick import tick as run_tick
 
+    skipped: dict[str, str] = {}
     try:
-        runs = run_tick(str(WORKSPACE), get_instance(Settings.from_env()), max_rounds=max_rounds)
+        runs = run_tick(
+            str(WORKSPACE),
+            get_instance(Settings.from_env()),
+            max_rounds=max_rounds,
+            skipped=skipped,
+        )
     except TickError as exc:
         raise click.ClickException(str(exc)) from exc
     for run in runs:
         click.echo(run.summary_line())
+    for sensor, reason in sorted(skipped.items()):
+        click.echo(f"  {sensor}: nothing to run ({reason})")
     click.echo(f"tick: {len(runs)} run(s)")
     failed = [r for r in runs if r.status != "SUCCESS"]
     if failed:

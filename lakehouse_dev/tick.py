@@ -110,7 +110,17 @@ def _summaries(instance: DagsterInstance, run_ids: list[str]) -> list[RunSummary
     return out
 
 
-def tick(target: str, instance: DagsterInstance, *, max_rounds: int = 10) -> list[RunSummary]:
+def tick(
+    target: str,
+    instance: DagsterInstance,
+    *,
+    max_rounds: int = 10,
+    skipped: dict[str, str] | None = None,
+) -> list[RunSummary]:
+    """Run sensors and automation until nothing more is requested; the runs, in order.
+
+    ``skipped`` (if given) receives, per sensor, why its last evaluation requested nothing.
+    """
     warnings.filterwarnings("ignore", message="coroutine 'BaseEventLoop.shutdown_asyncgens'")
     instance = _sync_instance(instance)
     asset_daemon = AssetDaemon(
@@ -158,6 +168,8 @@ def tick(target: str, instance: DagsterInstance, *, max_rounds: int = 10) -> lis
                     s.get_remote_origin_id(), s.selector_id, after=round_start
                 ):
                     run_ids.extend(t.run_ids)
+                    if skipped is not None and t.status == TickStatus.SKIPPED and t.skip_reason:
+                        skipped[s.name] = t.skip_reason
                     if t.status == TickStatus.FAILURE:
                         failures.append(f"{s.name}: {t.error.to_string() if t.error else '?'}")
             log.info(f"round: {len(run_ids)} run(s) in {time.time() - round_start:.2f}s")
