@@ -85,6 +85,12 @@ def simulate(url: str, days: int, seed: int = 7, start: dt.date | None = None) -
         return sim.flush(conn)
 
 
+def simulated_clock(url: str) -> dt.datetime:
+    """Midnight of the next day the simulation will add (its last simulated day + 1)."""
+    with connect(url) as conn:
+        return conn.execute(sa.select(state.c.clock)).scalar_one()
+
+
 def _rng(*parts: object) -> random.Random:
     digest = hashlib.sha256(":".join(map(str, parts)).encode()).digest()
     return random.Random(int.from_bytes(digest[:8], "big"))
