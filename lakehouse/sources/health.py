@@ -85,7 +85,9 @@ def salesforce(env: Mapping[str, str]) -> SourceHealth:
     instance = env[sf.INSTANCE_ENV]
     try:
         token = _token(env, sf.TOKEN_ENV, sf.API, instance)
-        next(sf.SalesforceClient(instance, token, policy=QUICK).query("SELECT Id FROM Lead LIMIT 1"))
+        next(
+            sf.SalesforceClient(instance, token, policy=QUICK).query("SELECT Id FROM Lead LIMIT 1")
+        )
     except APIError as exc:
         return SourceHealth("salesforce", instance, _one_line(exc))
     return SourceHealth("salesforce", instance)

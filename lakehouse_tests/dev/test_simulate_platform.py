@@ -195,9 +195,13 @@ def test_changing_the_seed_of_an_existing_database_is_refused(tmp_path: Path) ->
 
 def test_cli_refuses_another_seed_in_one_line(tmp_path: Path) -> None:
     env = {"LAKEHOUSE_HOME": str(tmp_path), "LAKEHOUSE_PROFILE": "local"}
-    first = CliRunner().invoke(main, ["simulate", "platform", "--days", "1", "--seed", "1"], env=env)
+    first = CliRunner().invoke(
+        main, ["simulate", "platform", "--days", "1", "--seed", "1"], env=env
+    )
     assert first.exit_code == 0, first.output
-    other = CliRunner().invoke(main, ["simulate", "platform", "--days", "1", "--seed", "2"], env=env)
+    other = CliRunner().invoke(
+        main, ["simulate", "platform", "--days", "1", "--seed", "2"], env=env
+    )
     assert other.exit_code == 1
     assert other.output.strip().splitlines() == [
         f"Error: the platform database was simulated with seed=1, start={DEFAULT_START}; "

@@ -94,8 +94,12 @@ def test_every_money_row_needs_its_currency():
     by_kpi = {next(iter(c.check_keys)).asset_key: c for c in currency_checks}
     assert set(by_kpi) == {
         kpi_key(n)
-        for n in ("applications_daily", "funded_volume_daily", "debtor_exposure",
-                  "default_rate_monthly")
+        for n in (
+            "applications_daily",
+            "funded_volume_daily",
+            "debtor_exposure",
+            "default_rate_monthly",
+        )
     }
     check = by_kpi[kpi_key("applications_daily")]
     assert check(pa.table({"currency": ["GBP", "EUR"]})).passed
