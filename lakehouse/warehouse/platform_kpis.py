@@ -162,9 +162,10 @@ def applications_daily(con: duckdb.DuckDBPyConnection) -> pa.Table:
     """Applications per submission day (``date(submitted_at)``) and currency.
 
     ``currency`` is the currency of the application's invoices (NULL if it has none or several:
-    a check fails on such rows). ``submitted`` counts all; ``approved`` / ``declined`` / ``pending`` (status 'submitted') by
-    current status; ``approval_rate`` = approved / (approved + declined), NULL when none decided;
-    ``requested_amount`` sums the amounts requested.
+    a check fails on such rows). ``submitted`` counts all; ``approved`` / ``declined`` /
+    ``pending`` (status 'submitted') by current status; ``approval_rate`` = approved /
+    (approved + declined), NULL when none decided; ``requested_amount`` sums the amounts
+    requested.
     """
     return _run(con, APPLICATIONS_DAILY_SQL)
 

@@ -64,7 +64,8 @@ def test_demo_funnel_is_whole(demo_home):
         """SELECT sum(sessions) FILTER (channel = 'Web'),
                   sum(leads),
                   count(DISTINCT channel) FILTER (leads > 0),
-                  count(DISTINCT channel) FILTER (trades_funded > 0 AND channel <> 'Platform direct')
+                  count(DISTINCT channel)
+                      FILTER (trades_funded > 0 AND channel <> 'Platform direct')
            FROM marketing.funnel_weekly""",
     )
     assert web_sessions > 0 and leads > 0 and lead_channels >= 2

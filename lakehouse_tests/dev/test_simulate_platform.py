@@ -14,7 +14,6 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from lakehouse.cli import main
-
 from lakehouse.sources.platform import schema
 from lakehouse.sources.platform.db import PlatformDBError, connect, engine
 from lakehouse_dev.simulate.platform import DEFAULT_START, simulate, state

@@ -7,9 +7,9 @@ import pyarrow.compute as pc
 
 from lakehouse.defs.platform.keys import state_key
 from lakehouse.defs.platform.kpis import kpi_key
-from lakehouse.warehouse.platform_kpis import COLUMNS
 from lakehouse.sources.platform.extract import arrow_schema
 from lakehouse.sources.platform.schema import TABLES
+from lakehouse.warehouse.platform_kpis import COLUMNS
 
 
 def _amount_columns(table: str) -> list[str]:
