@@ -60,7 +60,8 @@ def test_asset_checks_pass_on_simulated_data(settings, defs, instance):
         *[
             s.key.to_user_string()
             for s in defs.resolve_all_asset_specs()
-            if s.key.path[0] in ("lake", "warehouse") and s.group_name == "platform"
+            if s.key.path[0] in ("lake", "warehouse")
+            and s.key.path[1] in ("platform", "origination", "finance")
         ],
     )
     evaluations = result.get_asset_check_evaluations()
