@@ -61,11 +61,11 @@ def groups_by_layer(defs: dg.Definitions) -> dg.Definitions:
     with warnings.catch_warnings():  # map_asset_specs is marked preview in Dagster 1.13
         warnings.simplefilter("ignore", dg.PreviewWarning)
         return defs.map_asset_specs(
-            func=lambda spec: spec.replace_attributes(
-                group_name=f"{spec.group_name}_{spec.key.path[0]}"
+            func=lambda spec: (
+                spec.replace_attributes(group_name=f"{spec.group_name}_{spec.key.path[0]}")
+                if spec.group_name in split
+                else spec
             )
-            if spec.group_name in split
-            else spec
         )
 
 

@@ -39,6 +39,4 @@ def on_first_load_or_dependency_update() -> dg.AutomationCondition:
         & ~dg.AutomationCondition.any_deps_missing()
         & ~dg.AutomationCondition.in_progress()
     ).with_label("missing when first loaded")
-    return (on_dependency_update() | first_load).with_label(
-        "on first load or dependency update"
-    )
+    return (on_dependency_update() | first_load).with_label("on first load or dependency update")

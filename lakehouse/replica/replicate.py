@@ -83,9 +83,7 @@ def replicate_missing(src: Store, dst: Store, prefix: str) -> list[Copied]:
     quarantine, whose keys arrive in no particular order (a batch is quarantined when found)."""
     have = set(dst.keys(prefix, bookkeeping=True))
     return [
-        copy_object(src, dst, key)
-        for key in src.keys(prefix, bookkeeping=True)
-        if key not in have
+        copy_object(src, dst, key) for key in src.keys(prefix, bookkeeping=True) if key not in have
     ]
 
 

@@ -246,9 +246,7 @@ class Store:
                 return
             request["ContinuationToken"] = page["NextContinuationToken"]
 
-    def _walk(
-        self, prefix: str, after: tuple[str, ...] | None, bookkeeping: bool
-    ) -> Iterator[str]:
+    def _walk(self, prefix: str, after: tuple[str, ...] | None, bookkeeping: bool) -> Iterator[str]:
         path = self.path(prefix) if prefix else self.root
         for name, is_dir in sorted(self._children(path, bookkeeping)):
             key = f"{prefix}/{name}" if prefix else name

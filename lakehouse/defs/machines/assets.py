@@ -30,7 +30,7 @@ OWNERS = ["team:manufacturing"]
 PARTITIONS_START = "2026-01-01T00"
 PARTITIONS_NOTE = (
     f" Partitions: every wave (day) since {PARTITIONS_START[:10]}, a fixed start shared by every "
-    "deployment; the UI's \"% filled\" counts those with machine data, so waves before the "
+    'deployment; the UI\'s "% filled" counts those with machine data, so waves before the '
     "machines' first file, or without files, stay empty by design (nothing is missing)."
 )
 MAX_REJECTED_SHARE = 0.01  # a wave with more rejected lines than this warns
