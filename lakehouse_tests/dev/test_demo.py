@@ -15,6 +15,8 @@ import pytest
 
 from lakehouse_tests.conftest import PROJECT_ROOT
 
+pytestmark = pytest.mark.timeout(2400)  # the demo runs several minutes on a loaded machine
+
 README = PROJECT_ROOT / "README.md"
 API_ENV = ("GOOGLE_ANALYTICS_", "SALESFORCE_")
 
@@ -125,7 +127,6 @@ def test_make_clean_removes_lakehouse_home_only(tmp_path):
     assert not home.exists() and other.exists()
 
 
-@pytest.mark.timeout(2400)
 def test_multicloud_demo_leaves_a_replica_equal_to_the_primary(cloud_env, tmp_path):
     """`make demo` on the multicloud profile (lake on Azure, replica on S3): both stores hold
     the same files, byte for byte (manifests and quarantine included), and
