@@ -5,6 +5,7 @@ SHELL := /bin/bash
 UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.tools/bin/uv)
 export LAKEHOUSE_HOME ?= $(CURDIR)/.lakehouse
 PYTEST_ARGS ?=
+DEV_ARGS ?=
 
 .PHONY: install demo dev test lint fmt bench clean
 
@@ -20,8 +21,8 @@ install: .venv/.synced  ## create .venv from uv.lock
 demo: install  ## simulate the platform, materialise everything, carry new activity through with the sensors
 	$(UV) run lakehouse demo
 
-dev: install  ## the Dagster UI and daemon, sensors on
-	$(UV) run lakehouse dev
+dev: install  ## the Dagster UI and daemon, sensors on (DEV_ARGS="--port 3001")
+	$(UV) run lakehouse dev $(DEV_ARGS)
 
 test: install  ## the whole test suite (pytest's "no tests collected" is not a failure)
 	@$(UV) run pytest $(PYTEST_ARGS); rc=$$?; \
@@ -54,5 +55,6 @@ prod-local: install  ## production topology here: PostgreSQL, RabbitMQ, emulator
 prod-local-down: install  ## stop it (and the emulators)
 	$(UV) run lakehouse prod down
 
-clean:
-	rm -rf .lakehouse
+clean:  ## remove everything under LAKEHOUSE_HOME (default ./.lakehouse)
+	@case "$(LAKEHOUSE_HOME)" in ""|/|"$$HOME") echo "refusing to remove LAKEHOUSE_HOME=$(LAKEHOUSE_HOME)"; exit 1;; esac
+	rm -rf "$(LAKEHOUSE_HOME)"

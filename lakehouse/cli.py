@@ -20,9 +20,20 @@ def main() -> None:
 
 @main.command()
 def doctor() -> None:
-    """Check that every configured store and the platform database can be used."""
-    _check_stores(Settings.from_env())
-    click.echo("doctor: every store is reachable")
+    """Check that every configured store and source (platform database, bus, the APIs that
+    are configured) can be used; exit non-zero with one line per problem."""
+    from lakehouse.sources.health import check_sources
+
+    settings = Settings.from_env()
+    _check_stores(settings)
+    problems = []
+    for source in check_sources(settings.platform_db_url, settings.bus_url):
+        click.echo(f"  {source.name:<10} {source.where}" + ("" if source.ok else "  FAILED"))
+        if not source.ok:
+            problems.append(f"{source.name}: {source.problem}")
+    if problems:
+        raise click.ClickException("; ".join(problems))
+    click.echo("doctor: every store and source is reachable")
 
 
 def _check_stores(settings: Settings, *, echo: bool = True) -> None:

@@ -4,6 +4,7 @@ Loaded lazily: importing this module builds nothing; Dagster calls ``defs`` when
 code location, and code that needs the graph calls ``build_definitions()``.
 """
 
+import warnings
 from pathlib import Path
 
 import dagster as dg
@@ -38,12 +39,34 @@ def build_definitions() -> dg.Definitions:
         # production LAKEHOUSE_EXECUTOR spreads steps over workers on several hosts.
         executor=executor(settings.executor),
     )
-    return dg.Definitions.merge(
-        defs,
-        policies,
-        # With a replica store configured, every lake asset is copied there as files land.
-        replication_definitions(lake_assets) if replicated else dg.Definitions(),
+    return groups_by_layer(
+        dg.Definitions.merge(
+            defs,
+            policies,
+            # With a replica store configured, every lake asset is copied there as files land.
+            replication_definitions(lake_assets) if replicated else dg.Definitions(),
+        )
     )
+
+
+def groups_by_layer(defs: dg.Definitions) -> dg.Definitions:
+    """A domain's group spanning several layers is split into ``<group>_<layer>``
+    (``platform_source``, ``platform_lake``, ``platform_replica``, ``platform_warehouse``):
+    the UI labels a node with its key's last segment only, so ``trades`` of four layers must
+    sit in four labelled groups. Keys never change; single-layer groups keep their name."""
+    layers: dict[str | None, set[str]] = {}
+    for spec in defs.resolve_all_asset_specs():
+        layers.setdefault(spec.group_name, set()).add(spec.key.path[0])
+    split = {group for group, found in layers.items() if len(found) > 1}
+    with warnings.catch_warnings():  # map_asset_specs is marked preview in Dagster 1.13
+        warnings.simplefilter("ignore", dg.PreviewWarning)
+        return defs.map_asset_specs(
+            func=lambda spec: (
+                spec.replace_attributes(group_name=f"{spec.group_name}_{spec.key.path[0]}")
+                if spec.group_name in split
+                else spec
+            )
+        )
 
 
 def unpartitioned_assets(defs: dg.Definitions) -> list[dg.AssetKey]:

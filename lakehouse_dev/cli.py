@@ -2,6 +2,7 @@
 production-on-one-machine, team scaffold, `dagster dev`), attached by ``register``."""
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import click
@@ -41,16 +42,23 @@ def _tick(max_rounds: int) -> int:
     from lakehouse_dev.tick import tick as run_tick
 
     settings = Settings.from_env()
+    skipped: dict[str, str] = {}
     found = problems(settings)
     if found:
         raise click.ClickException("\n".join(found))
     try:
         with dagster_log_to_file(settings.home, "tick") as log:
             runs = run_tick(
-                str(WORKSPACE), get_instance(settings), max_rounds=max_rounds, progress=click.echo
+                str(WORKSPACE),
+                get_instance(settings),
+                max_rounds=max_rounds,
+                progress=click.echo,
+                skipped=skipped,
             )
     except TickError as exc:
         raise click.ClickException(f"{exc}\n(Dagster's log: {log})") from exc
+    for sensor, reason in sorted(skipped.items()):
+        click.echo(f"  {sensor}: nothing to run ({reason})")
     click.echo(f"tick: {len(runs)} run(s) (Dagster's log: {log})")
     failed = [r for r in runs if r.status != "SUCCESS"]
     if failed:
@@ -82,39 +90,64 @@ def materialize() -> None:
 @click.option("--days", default=180, show_default=True, help="Days of history to start with.")
 @click.pass_context
 def demo(ctx: click.Context, days: int) -> None:
-    """Simulate, materialise everything, add new activity and let the sensors carry it through."""
+    """Simulate, materialise everything, add new activity and let the sensors carry it through.
+
+    Every domain takes part: the platform database, the marketing APIs (Salesforce and GA4
+    fakes served on loopback for the demo's duration), the event bus and a wave of machine
+    logs, all on the platform's clock: the machines' wave is of the day the demo adds last.
+    """
     import time
 
     from lakehouse.sources.machines.landing import SETTLE_SECONDS
+    from lakehouse_dev.fake_apis import FakeAPIs
+    from lakehouse_dev.simulate.cli import simulate_marketing
+    from lakehouse_dev.simulate.platform import simulated_clock
 
     settings = Settings.from_env()
     click.echo(f"== profile {settings.profile}, LAKEHOUSE_HOME={settings.home}")
-    click.echo(f"== 1. {days} days of platform history; a wave of machine logs lands")
+    click.echo(f"== 1. {days} days of platform history, its marketing (Salesforce, GA4), and")
+    click.echo("      a wave of machine logs of the day added in step 3")
     ctx.invoke(simulate_platform, days=days, seed=7)
-    ctx.invoke(simulate_machine_logs, machines=10, file_mb=2.0, waves=1, seed=7)
+    ctx.invoke(simulate_marketing, seed=7, serve=False)
+    next_day = simulated_clock(settings.platform_db_url)  # midnight of the day step 3 adds
+    ctx.invoke(
+        simulate_machine_logs,
+        machines=10,
+        file_mb=2.0,
+        waves=1,
+        seed=7,
+        start=(next_day + timedelta(hours=14)).strftime("%Y-%m-%dT%H"),
+    )
     landed = time.monotonic()
-    click.echo("== 2. materialise every asset")
-    ctx.invoke(materialize)
-    click.echo("== 3. one more day of activity and its events on the bus; the sensors carry")
-    click.echo("      them and the machine logs to lake, warehouse and catalog")
-    ctx.invoke(simulate_platform, days=1, seed=7)
-    ctx.invoke(simulate_events, rate=1000.0, seconds=1.0)
-    if (wait := landed + SETTLE_SECONDS + 1 - time.monotonic()) > 0:
-        click.echo(
-            f"      (the landing sensor takes a file once unchanged for {SETTLE_SECONDS:.0f}s)"
-        )
-        time.sleep(wait)
-    _tick(max_rounds=20)
+    fake = FakeAPIs(data_dir=settings.home / "marketing_apis").start("127.0.0.1", 0)
+    os.environ.update(fake.env())  # the marketing resources read them when definitions load
+    click.echo(f"      Salesforce and GA4 fakes on {fake.url} for the demo's duration")
+    try:
+        click.echo("== 2. materialise every asset")
+        ctx.invoke(materialize)
+        click.echo("== 3. one more day of activity and its events on the bus; the sensors carry")
+        click.echo("      them and the machine logs to lake, warehouse and catalog")
+        ctx.invoke(simulate_platform, days=1, seed=7)
+        ctx.invoke(simulate_events, rate=1000.0, seconds=1.0)
+        if (wait := landed + SETTLE_SECONDS + 1 - time.monotonic()) > 0:
+            click.echo(
+                f"      (the landing sensor takes a file once unchanged for {SETTLE_SECONDS:.0f}s)"
+            )
+            time.sleep(wait)
+        _tick(max_rounds=20)
+    finally:
+        fake.stop()
     click.echo("== 4. KPIs (from the DuckDB catalog)")
     from lakehouse.cli import kpis  # not at import: lakehouse.cli loads this module
 
     ctx.invoke(kpis)
-    query = "select * from finance.debtor_exposure"
+    click.echo("\nNext (README, 'Then:'): source .venv/bin/activate, then")
     if "://" in settings.catalog_url:  # on object storage: our client registers the stores
-        click.echo(f"\nThe catalog is at {settings.catalog_url}: `uv run lakehouse kpis` reads it.")
+        click.echo(f"  lakehouse kpis            # reads the catalog at {settings.catalog_url}")
     else:
-        click.echo(f"\nQuery it:  uv run duckdb {settings.catalog_url} -c '{query}'")
-    click.echo("Open the UI (asset graph, sensors on):  make dev  ->  http://127.0.0.1:3000")
+        query = "select * from finance.debtor_exposure"
+        click.echo(f"  duckdb {settings.catalog_url} -c '{query}'")
+    click.echo("  make dev                  # the UI on http://127.0.0.1:3000 (asset graph)")
 
 
 @click.command("new-team")

@@ -94,6 +94,7 @@ import dagster as dg
 import duckdb
 import pyarrow as pa
 
+from lakehouse.components.automation import on_first_load_or_dependency_update
 from lakehouse.components.teams import team_key, warehouse_input
 
 TEAM = "{team}"
@@ -115,7 +116,8 @@ def count_sellers_by_country(companies: pa.Table) -> pa.Table:
     ins={{"companies": warehouse_input("platform/companies")}},
     description="Example: the platform's sellers per country. Replace it with your own.",
     kinds={{"duckdb", "parquet"}},
-    automation_condition=dg.AutomationCondition.eager(),  # recomputed when companies change
+    # Materialised once when it first appears, then whenever companies change.
+    automation_condition=on_first_load_or_dependency_update(),
 )
 def sellers_by_country(companies: pa.Table) -> pa.Table:
     return count_sellers_by_country(companies)

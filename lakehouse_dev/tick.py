@@ -240,9 +240,11 @@ def tick(
     *,
     max_rounds: int = 10,
     progress: Callable[[str], None] | None = None,
+    skipped: dict[str, str] | None = None,
 ) -> list[RunSummary]:
     """Evaluate, run, repeat until quiet; every run executed, in order. ``progress`` hears one
-    line per recovered run and per run executed, as they finish."""
+    line per recovered run and per run executed, as they finish; ``skipped`` (if given)
+    receives, per sensor, why its last evaluation requested nothing."""
     say = progress or (lambda line: None)
     warnings.filterwarnings("ignore", message="coroutine 'BaseEventLoop.shutdown_asyncgens'")
     results: list[RunSummary] = []
@@ -297,6 +299,8 @@ def tick(
                     s.get_remote_origin_id(), s.selector_id, after=round_start
                 ):
                     run_ids.extend(t.run_ids)
+                    if skipped is not None and t.status == TickStatus.SKIPPED and t.skip_reason:
+                        skipped[s.name] = t.skip_reason
                     if t.status == TickStatus.FAILURE:
                         failures.append(f"{s.name}: {one_line(t.error) if t.error else '?'}")
             log.info(f"round: {len(run_ids)} run(s) in {time.time() - round_start:.2f}s")

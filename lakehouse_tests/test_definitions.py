@@ -53,3 +53,28 @@ def test_each_replica_copy_holds_its_lake_writers_pool(defs):
         (key,) = writer.keys
         copy = defs.get_assets_def(replica_key(key))
         assert copy.node_def.pool == writer.node_def.pool, key.to_user_string()
+
+
+def test_groups_tell_layers_apart(defs):
+    """The UI labels a node with its key's last segment: within a group, no two nodes share
+    it (four layers of `trades` sit in four groups), and a group holds one layer."""
+    by_group: dict[str, list[dg.AssetKey]] = {}
+    for spec in defs.resolve_all_asset_specs():
+        by_group.setdefault(spec.group_name, []).append(spec.key)
+    for group, keys in by_group.items():
+        labels = [k.path[-1] for k in keys]
+        assert len(labels) == len(set(labels)), f"{group}: {sorted(labels)}"
+        assert len({k.path[0] for k in keys}) == 1, group
+    assert {"platform_source", "platform_lake", "platform_warehouse", "finance"} <= set(by_group)
+
+
+def test_partitioned_machine_assets_say_why_early_waves_are_empty(defs):
+    from lakehouse.defs.machines.assets import PARTITIONS_START
+
+    partitioned = [
+        a for a in defs.resolve_asset_graph().assets_defs if a.partitions_def is not None
+    ]
+    assert partitioned
+    for spec in (s for a in partitioned for s in a.specs):
+        assert f"since {PARTITIONS_START[:10]}" in spec.description, spec.key
+        assert "stay empty by design" in spec.description, spec.key

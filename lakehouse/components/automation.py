@@ -27,3 +27,16 @@ def on_dependency_update() -> dg.AutomationCondition:
         & ~dg.AutomationCondition.any_deps_in_progress()
         & ~dg.AutomationCondition.in_progress()
     ).with_label("on dependency update")
+
+
+def on_first_load_or_dependency_update() -> dg.AutomationCondition:
+    """``on_dependency_update()``, and once when the asset first appears: missing on the
+    condition's first evaluation (a newly added team asset), it is materialised then rather
+    than waiting for the next upstream change, as ``eager()`` would."""
+    first_load = (
+        dg.AutomationCondition.initial_evaluation()
+        & dg.AutomationCondition.missing()
+        & ~dg.AutomationCondition.any_deps_missing()
+        & ~dg.AutomationCondition.in_progress()
+    ).with_label("missing when first loaded")
+    return (on_dependency_update() | first_load).with_label("on first load or dependency update")

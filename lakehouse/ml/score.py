@@ -1,4 +1,10 @@
-"""Scores per application: the risk of its riskiest invoice and the top reasons for it."""
+"""Scores per application: the risk of its riskiest invoice and the top reasons for it.
+
+Rows come as an underwriter works: the open queue (status ``submitted``) first, riskiest first,
+then decided applications, newest first. Reasons are the largest contributions that carry a
+signal: at least ``MIN_CONTRIBUTION`` in log-odds, and a history of trouble (late payments,
+defaults, overdue trades) only when there was some ("0% late" never explains a risk).
+"""
 
 import numpy as np
 import pandas as pd
@@ -8,6 +14,16 @@ from lakehouse.ml.features import describe
 from lakehouse.ml.model import RiskModel
 
 TOP_REASONS = 3
+MIN_CONTRIBUTION = 0.05  # log-odds: less is no signal
+TROUBLE = {
+    "seller_late_rate",
+    "seller_defaults",
+    "seller_overdue",
+    "debtor_late_rate",
+    "debtor_defaults",
+    "debtor_overdue",
+}
+"""Features counting past trouble: a reason only when there was some (as displayed)."""
 NO_MODEL = "no model yet: not enough trades with a known outcome"
 SCORES_SCHEMA = pa.schema(
     [
@@ -23,22 +39,30 @@ SCORES_SCHEMA = pa.schema(
 )
 
 
+def _signal(feature: str, value, contribution: float) -> bool:
+    if contribution < MIN_CONTRIBUTION:
+        return False
+    if feature in TROUBLE:  # shown rounded to a whole number or percent: 0 is no trouble
+        shown = float(value) * 100 if feature.endswith("_rate") else float(value)
+        return round(shown) > 0
+    return True
+
+
 def reasons(model: RiskModel, frame: pd.DataFrame, top: int = TOP_REASONS) -> list[list[str]]:
-    """Per row, the features with the largest positive contributions (at most ``top``; the
-    one-hot columns of a category count as one), in words with their log-odds contribution:
-    ``debtor sector: construction (+0.42)``."""
+    """Per row, the features with the largest contributions that carry a signal (at most
+    ``top``, largest first; the one-hot columns of a category count as one), in words with
+    their log-odds contribution: ``debtor sector: construction (+0.42)``."""
     names, contributions = model.feature_contributions(frame)
     values = {name: frame[name].to_numpy() for name in names}
     out = []
     for row in range(len(frame)):
-        order = np.argsort(-contributions[row], kind="stable")[:top]
-        out.append(
-            [
-                f"{describe(names[j], values[names[j]][row])} ({contributions[row, j]:+.2f})"
-                for j in order
-                if contributions[row, j] > 0
-            ]
-        )
+        order = np.argsort(-contributions[row], kind="stable")
+        signals = [
+            f"{describe(names[j], values[names[j]][row])} ({contributions[row, j]:+.2f})"
+            for j in order
+            if _signal(names[j], values[names[j]][row], contributions[row, j])
+        ]
+        out.append(signals[:top])
     return out
 
 
@@ -73,4 +97,12 @@ def score_applications(features: pd.DataFrame, model: RiskModel | None) -> pa.Ta
     )
     for i in range(TOP_REASONS):
         out[f"reason_{i + 1}"] = [r[i] if len(r) > i else None for r in best["_reasons"]]
-    return pa.Table.from_pandas(out, schema=SCORES_SCHEMA, preserve_index=False)
+    out["_open"] = out["status"] == "submitted"
+    out["_key"] = np.where(out["_open"], -out["score"].fillna(-np.inf), 0.0)
+    out["_age"] = np.where(out["_open"], 1, -1) * out["submitted_at"].astype("int64")
+    out = out.sort_values(
+        ["_open", "_key", "_age", "application_id"], ascending=[False] + [True] * 3
+    )
+    return pa.Table.from_pandas(
+        out.drop(columns=["_open", "_key", "_age"]), schema=SCORES_SCHEMA, preserve_index=False
+    )

@@ -6,13 +6,24 @@ contents are the cursor, and a switchover (replica becomes primary) needs no sta
 Each copy is streamed once, hashed on the way (SHA-256 of the source bytes) and written
 atomically. :func:`reconcile` compares whole listings by checksum, like ``rclone check`` then
 ``rclone sync``, but lake-aware: it never deletes history.
+
+The replica is a complete copy: data files, their bookkeeping (a machine take's
+``_manifest.json``) and the quarantine (bad batches, dead letters, rejected lines, with their
+reasons), so either store can take over. Deliberately not replicated (``NOT_REPLICATED``):
+the lake writer's own state under ``events/_lake_writer/`` (a dedupe checkpoint and a
+heartbeat, rewritten in place): the event files are the truth, and a writer on the new
+primary rebuilds its index from them.
 """
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from lakehouse.sources.events.writer import STATE_PREFIX
 from lakehouse.storage.quarantine import quarantine_key
 from lakehouse.storage.store import Copied, Store, copy_hashed
+
+NOT_REPLICATED = (f"{STATE_PREFIX}/",)
+"""Key prefixes of process state, not lake data (see the module docstring)."""
 
 
 class ReplicationError(RuntimeError):
@@ -34,7 +45,7 @@ def replicate_new(src: Store, dst: Store, prefix: str, workers: int = 8) -> list
     are removed again before the error is raised, so ``dst`` always holds an unbroken prefix
     of the lake's key sequence and the retry resumes at the first missing key.
     """
-    keys = src.keys(prefix, after=dst.last(prefix))
+    keys = src.keys(prefix, after=dst.last(prefix, bookkeeping=True), bookkeeping=True)
     copied: list[Copied] = []
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for start in range(0, len(keys), workers):
@@ -49,6 +60,20 @@ def replicate_new(src: Store, dst: Store, prefix: str, workers: int = 8) -> list
                 raise results[failed]
             copied.extend(results)
     return copied
+
+
+def replicate_missing(src: Store, dst: Store, prefix: str) -> list[Copied]:
+    """Copy every key under ``prefix`` that ``dst`` lacks, whatever its order: for the
+    quarantine, whose keys arrive in no particular order (a batch is quarantined when found)."""
+    have = set(dst.keys(prefix, bookkeeping=True))
+    return [
+        copy_object(src, dst, key) for key in src.keys(prefix, bookkeeping=True) if key not in have
+    ]
+
+
+def replicated_keys(store: Store) -> set[str]:
+    """Every key a complete replica carries."""
+    return {k for k in store.keys(bookkeeping=True) if not k.startswith(NOT_REPLICATED)}
 
 
 @dataclass
@@ -78,7 +103,7 @@ def reconcile(primary: Store, replica: Store, repair: bool = True) -> Drift:
     to quarantine: the first is restored to the primary, the second is moved to quarantine on
     the replica too. Nothing is deleted.
     """
-    ours, theirs = set(primary.keys()), set(replica.keys())
+    ours, theirs = replicated_keys(primary), replicated_keys(replica)
     drift = Drift(
         missing=sorted(ours - theirs),
         different=sorted(k for k in ours & theirs if primary.checksum(k) != replica.checksum(k)),

@@ -47,9 +47,10 @@ def safe_key(key: str) -> str:
     return key
 
 
-def _is_hidden(name: str) -> bool:
-    """Temporary and bookkeeping objects (``.tmp-*``, ``_SUCCESS``) are not data."""
-    return name.startswith((".", "_"))
+def _is_hidden(name: str, bookkeeping: bool = False) -> bool:
+    """Temporary and bookkeeping objects (``.tmp-*``, ``_manifest.json``) are not data;
+    with ``bookkeeping`` only temporaries are hidden (what a complete copy must carry)."""
+    return name.startswith(".") if bookkeeping else name.startswith((".", "_"))
 
 
 class Store:
@@ -191,9 +192,14 @@ class Store:
     # -- listing -----------------------------------------------------------------------------
 
     def keys(
-        self, prefix: str = "", after: str | None = None, limit: int | None = None
+        self,
+        prefix: str = "",
+        after: str | None = None,
+        limit: int | None = None,
+        bookkeeping: bool = False,
     ) -> list[str]:
-        """Keys under ``prefix`` (all keys for ``""``), in order, strictly after the key ``after``.
+        """Keys under ``prefix`` (all keys for ``""``), in order, strictly after the key ``after``;
+        with ``bookkeeping``, ``_``-named objects (manifests, state) too.
 
         Keys compare segment by segment. Subtrees wholly at or before the cursor are never
         listed, so on time-ordered keys (``dt=YYYY-MM-DD/<timestamp>.parquet``) the cost is
@@ -202,20 +208,20 @@ class Store:
         keys = []
         prefix = safe_key(prefix) if prefix else ""
         if self._protocols & {"s3", "s3a"}:
-            found = self._s3_keys(prefix, after)
+            found = self._s3_keys(prefix, after, bookkeeping)
         else:
-            found = self._walk(prefix, tuple(after.split("/")) if after else None)
+            found = self._walk(prefix, tuple(after.split("/")) if after else None, bookkeeping)
         for key in found:
             keys.append(key)
             if limit is not None and len(keys) >= limit:
                 break
         return keys
 
-    def last(self, prefix: str) -> str | None:
+    def last(self, prefix: str, bookkeeping: bool = False) -> str | None:
         """The greatest key under ``prefix`` (the newest, on time-ordered keys)."""
         path = self.path(prefix)
         while True:
-            entries = self._children(path)
+            entries = self._children(path, bookkeeping)
             if not entries:
                 return None
             name, is_dir = max(entries)
@@ -227,7 +233,7 @@ class Store:
         """The names of the folders directly under ``prefix``, in order (one listing)."""
         return sorted(name for name, is_dir in self._children(self.path(prefix)) if is_dir)
 
-    def _children(self, path: str) -> list[tuple[str, bool]]:
+    def _children(self, path: str, bookkeeping: bool = False) -> list[tuple[str, bool]]:
         try:
             entries = self.fs.ls(path, detail=True)
         except FileNotFoundError:
@@ -235,11 +241,11 @@ class Store:
         children = []
         for entry in entries:
             name = posixpath.basename(entry["name"].rstrip("/"))
-            if not _is_hidden(name):
+            if not _is_hidden(name, bookkeeping):
                 children.append((name, entry["type"] == "directory"))
         return children
 
-    def _s3_keys(self, prefix: str, after: str | None) -> Iterator[str]:
+    def _s3_keys(self, prefix: str, after: str | None, bookkeeping: bool) -> Iterator[str]:
         """S3 lists from a key with ``StartAfter``: one request per 1,000 new keys."""
         bucket, _, root = self.root.partition("/")
         base = f"{root}/" if root else ""
@@ -250,15 +256,15 @@ class Store:
             page = self.fs.call_s3("list_objects_v2", **request)
             for item in page.get("Contents", []):
                 key = item["Key"][len(base) :]
-                if not any(_is_hidden(part) for part in key.split("/")):
+                if not any(_is_hidden(part, bookkeeping) for part in key.split("/")):
                     yield key
             if not page.get("IsTruncated"):
                 return
             request["ContinuationToken"] = page["NextContinuationToken"]
 
-    def _walk(self, prefix: str, after: tuple[str, ...] | None) -> Iterator[str]:
+    def _walk(self, prefix: str, after: tuple[str, ...] | None, bookkeeping: bool) -> Iterator[str]:
         path = self.path(prefix) if prefix else self.root
-        for name, is_dir in sorted(self._children(path)):
+        for name, is_dir in sorted(self._children(path, bookkeeping)):
             key = f"{prefix}/{name}" if prefix else name
             parts = tuple(key.split("/"))
             if after is not None:
@@ -268,7 +274,7 @@ class Store:
                     continue
             if is_dir:
                 inside = after if after is not None and after[: len(parts)] == parts else None
-                yield from self._walk(key, inside)
+                yield from self._walk(key, inside, bookkeeping)
             else:
                 yield key
 

@@ -15,7 +15,9 @@ companies, applications, invoices and trades. Attribution is cost-free and **fir
 A row per (ISO week starting Monday, channel): ``sessions`` and ``key_events`` (Web only),
 ``leads`` created that week and how many matched a company; then, for the companies whose
 first touch fell in that week and channel (a cohort), how many have applied so far, their
-applications, how many were funded, their trades and the amount advanced. Rates divide within
+applications, how many were funded, their trades and the amount advanced per currency
+(``funded_volume``: a map currency -> amount, e.g. ``{EUR: 800.00, GBP: 1200.50}``; amounts in
+different currencies are never added, and ``{}`` when none). Rates divide within
 the row: ``lead_rate`` = leads / sessions, ``application_rate`` = companies applied / leads
 (or / companies touched for ``Platform direct``), ``funding_rate`` = companies funded /
 companies applied.
@@ -59,12 +61,15 @@ WITH first_lead AS (
 ), applied AS (
     SELECT seller_id AS company_id, min(submitted_at) AS first_applied, count(*) AS applications
     FROM applications GROUP BY seller_id
-), funded AS (
-    SELECT a.seller_id AS company_id, count(*) AS trades, sum(t.advance_amount) AS advanced
+), funded_by_currency AS (
+    SELECT a.seller_id AS company_id, i.currency, count(*) AS trades,
+           sum(t.advance_amount) AS advanced
     FROM trades t
     JOIN invoices i ON i.id = t.invoice_id
     JOIN applications a ON a.id = i.application_id
-    GROUP BY a.seller_id
+    GROUP BY ALL
+), funded AS (
+    SELECT company_id, sum(trades) AS trades FROM funded_by_currency GROUP BY company_id
 ), cohorts AS (
     SELECT coalesce(f.company_id, p.company_id) AS company_id,
            CASE WHEN f.touched_at IS NOT NULL
@@ -80,11 +85,21 @@ WITH first_lead AS (
            count(p.company_id) AS companies_applied,
            sum(p.applications)::BIGINT AS applications,
            count(d.company_id) AS companies_funded,
-           sum(d.trades)::BIGINT AS trades_funded,
-           sum(d.advanced) AS funded_volume
+           sum(d.trades)::BIGINT AS trades_funded
     FROM cohorts c
     LEFT JOIN applied p ON p.company_id = c.company_id
     LEFT JOIN funded d ON d.company_id = c.company_id
+    GROUP BY ALL
+), volume_rows AS (  -- money per currency: amounts of two currencies are never added
+    SELECT week, channel,
+           map_from_entries(list(struct_pack(k := currency, v := amount) ORDER BY currency))
+               AS funded_volume
+    FROM (
+        SELECT date_trunc('week', c.touched_at)::DATE AS week, c.channel, f.currency,
+               CAST(sum(f.advanced) AS DECIMAL(18, 2)) AS amount
+        FROM cohorts c JOIN funded_by_currency f ON f.company_id = c.company_id
+        GROUP BY ALL
+    )
     GROUP BY ALL
 ), lead_rows AS (
     SELECT date_trunc('week', created_at)::DATE AS week, channel,
@@ -105,10 +120,11 @@ SELECT week, channel,
        coalesce(c.applications, 0) AS applications,
        coalesce(c.companies_funded, 0) AS companies_funded,
        coalesce(c.trades_funded, 0) AS trades_funded,
-       CAST(coalesce(c.funded_volume, 0) AS DECIMAL(18, 2)) AS funded_volume
+       coalesce(v.funded_volume, MAP {{}}::MAP(VARCHAR, DECIMAL(18, 2))) AS funded_volume
 FROM web_rows w
 FULL JOIN lead_rows l USING (week, channel)
 FULL JOIN cohort_rows c USING (week, channel)
+LEFT JOIN volume_rows v USING (week, channel)
 """
 
 RATES_SQL = """

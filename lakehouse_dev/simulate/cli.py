@@ -19,12 +19,13 @@ def simulate() -> None:
 def simulate_platform(days: int, seed: int) -> None:
     """Create or advance the platform database by DAYS of activity (new rows and updates)."""
     from lakehouse.sources.platform.db import PlatformDBError, display_name
+    from lakehouse_dev.simulate.platform import SeedMismatch
     from lakehouse_dev.simulate.platform import simulate as run
 
     url = Settings.from_env().platform_db_url
     try:
         counts = run(url, days=days, seed=seed)
-    except PlatformDBError as exc:
+    except (PlatformDBError, SeedMismatch) as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"platform database {display_name(url)}: advanced {days} day(s)")
     for key, value in counts.items():

@@ -65,6 +65,10 @@ state = sa.Table(
 )
 
 
+class SeedMismatch(ValueError):
+    """The database was simulated with another seed or start: continuing would mix two runs."""
+
+
 def simulate(url: str, days: int, seed: int = 7, start: dt.date | None = None) -> dict[str, int]:
     """Advance the platform database by `days` simulated days (creating it if missing).
 
@@ -79,6 +83,12 @@ def simulate(url: str, days: int, seed: int = 7, start: dt.date | None = None) -
         for _ in range(days):
             sim.step()
         return sim.flush(conn)
+
+
+def simulated_clock(url: str) -> dt.datetime:
+    """Midnight of the next day the simulation will add (its last simulated day + 1)."""
+    with connect(url) as conn:
+        return conn.execute(sa.select(state.c.clock)).scalar_one()
 
 
 def _rng(*parts: object) -> random.Random:
@@ -204,7 +214,7 @@ class _Simulation:
         if row is None:
             sim = cls(seed, start or DEFAULT_START, 0)
         elif row.seed != seed or (start is not None and start != row.start):
-            raise ValueError(
+            raise SeedMismatch(
                 f"the platform database was simulated with seed={row.seed}, start={row.start}; "
                 "continue with the same values or start a new database"
             )

@@ -11,10 +11,12 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from click.testing import CliRunner
 
+from lakehouse.cli import main
 from lakehouse.sources.platform import schema
 from lakehouse.sources.platform.db import PlatformDBError, connect, engine
-from lakehouse_dev.simulate.platform import simulate, state
+from lakehouse_dev.simulate.platform import DEFAULT_START, simulate, state
 
 SIMULATE_HINT = "uv run lakehouse simulate platform"
 TABLES = {**schema.TABLES, "_simulation": state}
@@ -188,6 +190,23 @@ def test_changing_the_seed_of_an_existing_database_is_refused(tmp_path: Path) ->
     simulate(url, days=1, seed=1)
     with pytest.raises(ValueError, match="seed=1"):
         simulate(url, days=1, seed=2)
+
+
+def test_cli_refuses_another_seed_in_one_line(tmp_path: Path) -> None:
+    env = {"LAKEHOUSE_HOME": str(tmp_path), "LAKEHOUSE_PROFILE": "local"}
+    first = CliRunner().invoke(
+        main, ["simulate", "platform", "--days", "1", "--seed", "1"], env=env
+    )
+    assert first.exit_code == 0, first.output
+    other = CliRunner().invoke(
+        main, ["simulate", "platform", "--days", "1", "--seed", "2"], env=env
+    )
+    assert other.exit_code == 1
+    assert other.output.strip().splitlines() == [
+        f"Error: the platform database was simulated with seed=1, start={DEFAULT_START}; "
+        "continue with the same values or start a new database"
+    ]
+    assert not isinstance(other.exception, ValueError)  # no traceback, a clean exit
 
 
 def test_postgresql_matches_sqlite(pg_url: str, tmp_path: Path) -> None:

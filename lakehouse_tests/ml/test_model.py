@@ -117,6 +117,42 @@ def test_reasons_are_the_largest_positive_contributions_in_words():
     assert [scores[1][f"reason_{i}"] for i in (1, 2, 3)] == [None, None, None]
 
 
+def test_open_queue_first_riskiest_first_and_reasons_without_signal_dropped():
+    # A model that learnt "a low late rate is risky" (a confounder): a 0% late rate gives a
+    # positive contribution that must not read as a reason; nor must a contribution of +0.03.
+    model = RiskModel(
+        features=("seller_late_rate", "seller_defaults", "tenor_days"),
+        coefficients=np.array([-0.5, 0.9, 0.03]),
+        means=np.array([0.2, 0.5, 60.0]),
+        scales=np.array([0.1, 1.0, 30.0]),
+        intercept=-1.0,
+    )
+    features = pd.DataFrame(
+        {
+            "invoice_id": [1, 2, 3, 4],
+            "application_id": [10, 11, 12, 13],
+            "seller_id": [5, 6, 7, 8],
+            "as_of": pd.to_datetime(
+                ["2026-03-01 09:00", "2026-03-02 09:00", "2026-03-03 09:00", "2026-03-04 09:00"]
+            ),
+            "application_status": ["approved", "submitted", "submitted", "declined"],
+            "seller_late_rate": [0.2, 0.004, 0.2, 0.2],
+            "seller_defaults": [3.0, 2.0, 0.5, 0.5],
+            "tenor_days": [60.0, 120.0, 60.0, 60.0],
+        }
+    )
+    scores = score_applications(features, model).to_pylist()
+    # Open: 11: late (0.004-0.2)/0.1*-0.5 = +0.98, defaults 1.5*0.9 = +1.35, tenor 2*0.03 = +0.06
+    # -> logit 1.39; 12: all terms 0 -> logit -1. Decided: 13 (newer) before 10.
+    assert [s["application_id"] for s in scores] == [11, 12, 13, 10]
+    assert [scores[0][f"reason_{i}"] for i in (1, 2, 3)] == [
+        "seller had 2 default(s) (+1.35)",
+        "payment terms of 120 days (+0.06)",
+        None,  # "seller's past trades late or defaulted: 0% (+0.98)" carries no signal
+    ]
+    assert scores[1]["reason_1"] is None
+
+
 def test_without_a_model_every_application_is_listed_unscored():
     features = pd.DataFrame(
         {

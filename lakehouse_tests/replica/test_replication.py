@@ -7,7 +7,7 @@ import dagster as dg
 import pytest
 
 from lakehouse.components.resources.stores import ObjectStore
-from lakehouse.replica.replicate import reconcile, replicate_new
+from lakehouse.replica.replicate import reconcile, replicate_missing, replicate_new
 from lakehouse.storage import Store
 from lakehouse.storage.batches import new_batch_key
 from lakehouse.storage.parquet import read_parquet
@@ -168,3 +168,69 @@ def test_switchover_carries_on_without_reprocessing(settings, cloud_env, monkeyp
     for table, counts in _merged_files(instance).items():
         assert set(counts.values()) == {1}, table  # nothing merged twice across the switch
         assert sorted(counts) == Store(s3).keys(f"platform/{table}"), table
+
+
+def test_replica_is_a_complete_copy_of_data_bookkeeping_and_quarantine(tmp_path):
+    """A take's manifest and the quarantine's evidence are on the replica; the lake writer's
+    own state is not (it is rebuilt from the events); nothing is copied twice."""
+    lake, replica = Store(str(tmp_path / "lake")), Store(str(tmp_path / "replica"))
+    take = "machines/raw/dt=2026-03-02/20260302T150000Z_wave=2026-03-02T14"
+    written = {
+        f"{take}/AOI-0001_20260302T140000.log": b"line 1\n",
+        f"{take}/aoi-0002_20260302T140000.log": b"line 2\n",  # sorts after the manifest
+        f"{take}/_manifest.json": b'{"AOI-0001_...": {}}',
+        "quarantine/machines/rejected_lines/wave=2026-03-02T14/AOI-0001.parquet": b"PAR1",
+        "quarantine/platform/t/dt=2026-03-02/x.parquet.reason.json": b'{"reason": "bad"}',
+    }
+    state = {"events/_lake_writer/dedupe.parquet": b"ids", "events/_lake_writer/hb.json": b"{}"}
+    for key, body in {**written, **state}.items():
+        lake.write_bytes(key, body)
+
+    copied = replicate_new(lake, replica, "machines/raw")
+    assert sorted(c.key for c in copied) == sorted(k for k in written if k.startswith(take))
+    assert replicate_new(lake, replica, "machines/raw") == []  # the manifest is not re-copied
+    assert len(replicate_missing(lake, replica, "quarantine")) == 2
+    assert {k: replica.read_bytes(k) for k in replica.keys(bookkeeping=True)} == written
+
+    late = "quarantine/machines/rejected_lines/wave=2026-03-01T08/AOI-0009.parquet"
+    lake.write_bytes(late, b"PAR1")  # quarantined later, sorting before what is there
+    assert [c.key for c in replicate_missing(lake, replica, "quarantine")] == [late]
+    assert reconcile(lake, replica, repair=False).in_sync
+
+
+def test_reconcile_sees_a_missing_manifest(tmp_path):
+    lake, replica = Store(str(tmp_path / "lake")), Store(str(tmp_path / "replica"))
+    lake.write_bytes("machines/raw/dt=2026-03-02/take/A.log", b"a")
+    replicate_new(lake, replica, "machines/raw")
+    lake.write_bytes("machines/raw/dt=2026-03-02/take/_manifest.json", b"{}")  # after the copy
+    drift = reconcile(lake, replica, repair=False)
+    assert drift.missing == ["machines/raw/dt=2026-03-02/take/_manifest.json"]
+
+
+def test_events_writer_state_is_rebuilt_on_the_replica_after_a_switchover(tmp_path):
+    """The writer's checkpoint is not replicated: on the new primary, the event files alone
+    tell the writer which ids it already holds, so a redelivered event is not written twice."""
+    from lakehouse.sources.events.buses import bus_from_url
+    from lakehouse.sources.events.publisher import Publisher
+    from lakehouse.sources.events.writer import CHECKPOINT_KEY, LakeWriter
+    from lakehouse_tests.sources.events.conftest import sample_events
+    from lakehouse_tests.sources.events.helpers import read_events
+
+    lake, replica = Store(str(tmp_path / "lake")), Store(str(tmp_path / "replica"))
+    events = sample_events(5)
+    with bus_from_url(f"local://{tmp_path / 'bus'}") as bus:
+        Publisher(bus).publish(events)
+        writer = LakeWriter(bus, lake)
+        writer.drain()
+        writer.checkpoint()
+    assert lake.exists(CHECKPOINT_KEY)
+    for type_name in {e.type for e in events}:
+        replicate_new(lake, replica, f"events/{type_name}")
+    assert not replica.exists(CHECKPOINT_KEY)
+
+    with bus_from_url(f"local://{tmp_path / 'bus2'}") as bus:  # the replica is now primary
+        Publisher(bus).publish(events)  # every event delivered again
+        result = LakeWriter(bus, replica).drain()
+    assert result.events_written == 0 and result.duplicates == len(events)
+    written = sum(read_events(replica, t).num_rows for t in {e.type for e in events})
+    assert written == len(events)

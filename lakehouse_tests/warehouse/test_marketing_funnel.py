@@ -60,7 +60,13 @@ def _tables() -> dict[str, pa.Table]:
             "submitted_at": [_at(6), _at(20), _at(13), _at(6), _at(9)],
         }
     )
-    invoices = pa.table({"id": [11, 12, 13, 14], "application_id": [1, 2, 3, 4]})
+    invoices = pa.table(
+        {
+            "id": [11, 12, 13, 14],
+            "application_id": [1, 2, 3, 4],
+            "currency": ["GBP", "EUR", "GBP", "EUR"],
+        }
+    )
     trades = pa.table(
         {
             "id": [21, 22, 23],
@@ -104,17 +110,29 @@ COLUMNS = (
 def test_funnel_counts_each_stage_by_first_touch_channel_and_week():
     funnel = funnel_weekly(connect(_tables()))
     assert all(funnel.schema.field(c).type == pa.int64() for c in COLUMNS[:-1])
-    assert funnel.schema.field("funded_volume").type == pa.decimal128(18, 2)
+    assert funnel.schema.field("funded_volume").type == pa.map_(pa.string(), pa.decimal128(18, 2))
     rows = {(r["week"], r["channel"]): r for r in funnel.to_pylist()}
     got = {k: tuple(r[c] for c in COLUMNS) for k, r in rows.items()}
-    zero = Decimal("0.00")
+    zero = []  # an Arrow map reads as a list of (currency, amount) pairs
     assert got == {
-        # Anchor: lead L1 (Web) before its first application; 2 applications, 2 trades funded
-        (W1, "Web"): (150, 3, 2, 1, 1, 1, 2, 1, 2, Decimal("1000.50")),
+        # Anchor: lead L1 (Web) before its first application; 2 applications, 2 trades funded,
+        # trade 21 in GBP (invoice 11), 22 in EUR (invoice 12): two amounts, never 1000.50
+        (W1, "Web"): (
+            150,
+            3,
+            2,
+            1,
+            1,
+            1,
+            2,
+            1,
+            2,
+            [("EUR", Decimal("200.50")), ("GBP", Decimal("800.00"))],
+        ),
         # Oak: first touch L2 (partner); its later Web lead L3 does not move it
         (W1, "Partner Referral"): (None, None, 1, 1, 1, 1, 1, 0, 0, zero),
         # Falcon applied before its lead existed: the platform was its first touch
-        (W1, "Platform direct"): (None, None, 0, 0, 1, 1, 1, 1, 1, Decimal("1000.00")),
+        (W1, "Platform direct"): (None, None, 0, 0, 1, 1, 1, 1, 1, [("EUR", Decimal("1000.00"))]),
         (W2, "Web"): (120, 0, 1, 1, 0, 0, 0, 0, 0, zero),
         (W2, "Phone Inquiry"): (None, None, 1, 1, 0, 0, 0, 0, 0, zero),
         (W2, "Unknown"): (None, None, 1, 0, 0, 0, 0, 0, 0, zero),

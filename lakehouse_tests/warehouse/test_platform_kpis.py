@@ -9,7 +9,7 @@ import pyarrow as pa
 import pytest
 
 from lakehouse.warehouse.current_state import current_state_sql
-from lakehouse.warehouse.platform_kpis import KPIS, TABLES_USED
+from lakehouse.warehouse.platform_kpis import COLUMNS, KPIS, TABLES_USED, data_as_of
 
 INT, STR, MONEY, TS = pa.int64(), pa.string(), pa.decimal128(14, 2), pa.timestamp("us")
 
@@ -65,16 +65,27 @@ TABLES = {
             (10, 101, 3000, "submitted", "03-02 15:00", None),
         ],
     ),
+    # Sellers 101 and 103 invoice in GBP, 102 in EUR; debtor 201 owes in both.
     "invoices": _table(
-        {"id": INT, "application_id": INT, "seller_id": INT, "debtor_id": INT, "face_value": MONEY},
+        {
+            "id": INT,
+            "application_id": INT,
+            "seller_id": INT,
+            "debtor_id": INT,
+            "face_value": MONEY,
+            "currency": STR,
+        },
         [
-            (21, 1, 101, 201, 12500),
-            (22, 2, 102, 202, 25000),
-            (23, 3, 103, 203, 6000),  # declined, never traded
-            (24, 4, 101, 203, 10000),
-            (26, 6, 103, 201, 7500),
-            (27, 7, 101, 202, 11000),
-            (28, 8, 102, 201, 5000),
+            (21, 1, 101, 201, 12500, "GBP"),
+            (22, 2, 102, 202, 25000, "EUR"),
+            (23, 3, 103, 203, 6000, "GBP"),  # declined, never traded
+            (24, 4, 101, 203, 10000, "GBP"),
+            (25, 5, 102, 202, 12000, "EUR"),  # declined, never traded
+            (26, 6, 103, 201, 7500, "GBP"),
+            (27, 7, 101, 202, 11000, "GBP"),
+            (28, 8, 102, 201, 5000, "EUR"),
+            (29, 9, 103, 203, 7000, "GBP"),  # awaiting a decision
+            (30, 10, 101, 201, 3000, "GBP"),  # awaiting a decision
         ],
     ),
     "trades": _table(
@@ -129,6 +140,7 @@ def test_applications_daily(con):
         KPIS["applications_daily"](con),
         [
             "day",
+            "currency",
             "submitted",
             "approved",
             "declined",
@@ -137,10 +149,13 @@ def test_applications_daily(con):
             "requested_amount",
         ],
         [
-            (date(2024, 2, 27), 3, 2, 1, 0, 2 / 3, Decimal(35000)),  # 10000 + 20000 + 5000
-            (date(2024, 2, 28), 2, 1, 1, 0, 1 / 2, Decimal(20000)),  # 8000 + 12000
-            (date(2024, 3, 1), 3, 3, 0, 0, 3 / 3, Decimal(19000)),  # 6000 + 9000 + 4000
-            (date(2024, 3, 2), 2, 0, 0, 2, None, Decimal(10000)),  # none decided: NULL rate
+            (date(2024, 2, 27), "EUR", 1, 1, 0, 0, 1.0, Decimal(20000)),  # 2
+            (date(2024, 2, 27), "GBP", 2, 1, 1, 0, 1 / 2, Decimal(15000)),  # 1, 3: 10000 + 5000
+            (date(2024, 2, 28), "EUR", 1, 0, 1, 0, 0.0, Decimal(12000)),  # 5
+            (date(2024, 2, 28), "GBP", 1, 1, 0, 0, 1.0, Decimal(8000)),  # 4
+            (date(2024, 3, 1), "EUR", 1, 1, 0, 0, 1.0, Decimal(4000)),  # 8
+            (date(2024, 3, 1), "GBP", 2, 2, 0, 0, 1.0, Decimal(15000)),  # 6, 7: 6000 + 9000
+            (date(2024, 3, 2), "GBP", 2, 0, 0, 2, None, Decimal(10000)),  # none decided: NULL
         ],
     )
 
@@ -165,56 +180,106 @@ def test_funding_time_daily(con):
 def test_funded_volume_daily(con):
     _check(
         KPIS["funded_volume_daily"](con),
-        ["day", "trades_funded", "advance_volume", "face_value_volume"],
+        ["day", "currency", "trades_funded", "advance_volume", "face_value_volume"],
         [
-            (date(2024, 2, 27), 1, Decimal(10000), Decimal(12500)),
-            (date(2024, 2, 28), 1, Decimal(20000), Decimal(25000)),
-            (date(2024, 2, 29), 1, Decimal(8000), Decimal(10000)),
-            (date(2024, 3, 1), 1, Decimal(6000), Decimal(7500)),
-            (date(2024, 3, 2), 2, Decimal(13000), Decimal(16000)),  # 9000 + 4000, 11000 + 5000
+            (date(2024, 2, 27), "GBP", 1, Decimal(10000), Decimal(12500)),
+            (date(2024, 2, 28), "EUR", 1, Decimal(20000), Decimal(25000)),
+            (date(2024, 2, 29), "GBP", 1, Decimal(8000), Decimal(10000)),
+            (date(2024, 3, 1), "GBP", 1, Decimal(6000), Decimal(7500)),
+            # trade 36 (EUR) and 35 (GBP) on one day: two rows, never 13000 of nothing
+            (date(2024, 3, 2), "EUR", 1, Decimal(4000), Decimal(5000)),
+            (date(2024, 3, 2), "GBP", 1, Decimal(9000), Decimal(11000)),
         ],
     )
 
 
 def test_debtor_exposure(con):
-    # Live trades: 34 (debtor 201) 6000 - 2500 = 3500; 36 (201) max(4000 - 4500, 0) = 0;
-    # 35 (202) 9000, nothing paid. Debtor 203 has only a defaulted trade. Total 12500.
+    # Live trades: 34 (debtor 201, GBP) 6000 - 2500 = 3500; 36 (201, EUR) max(4000 - 4500,
+    # 0) = 0; 35 (202, GBP) 9000, nothing paid. Debtor 203 has only a defaulted trade.
+    # GBP total 12500; EUR total 0, so no EUR share.
     _check(
         KPIS["debtor_exposure"](con),
         [
             "debtor_id",
             "debtor_name",
             "sector",
+            "currency",
             "live_trades",
             "outstanding_amount",
-            "share_of_total",
+            "share_of_currency_total",
         ],
         [
-            (202, "City Hospital", "healthcare", 1, Decimal(9000), 9000 / 12500),
-            (201, "Big Retail", "retail", 2, Decimal(3500), 3500 / 12500),
+            (201, "Big Retail", "retail", "EUR", 1, Decimal(0), None),
+            (202, "City Hospital", "healthcare", "GBP", 1, Decimal(9000), 9000 / 12500),
+            (201, "Big Retail", "retail", "GBP", 1, Decimal(3500), 3500 / 12500),
         ],
     )
 
 
 def test_default_rate_monthly(con):
-    # February: trades 31, 32 repaid (32 paid late twice), 33 defaulted (its late payment
-    # is not a late repayment). March: trades 34-36 all live, so nothing settled.
+    # February: trades 31 (GBP) and 32 (EUR) repaid, 32 paid late twice; 33 (GBP) defaulted
+    # (its late payment is not a late repayment). March: trades 34, 35 (GBP) and 36 (EUR) all
+    # live, so nothing settled: immature, no rate.
     _check(
         KPIS["default_rate_monthly"](con),
         [
             "month",
+            "currency",
             "trades_funded",
             "settled",
             "defaulted",
+            "mature",
             "default_rate",
             "defaulted_advance",
             "late_repayments",
         ],
         [
-            (date(2024, 2, 1), 3, 3, 1, 1 / 3, Decimal(8000), 1),
-            (date(2024, 3, 1), 3, 0, 0, None, Decimal(0), 0),
+            (date(2024, 2, 1), "EUR", 1, 1, 0, True, 0.0, Decimal(0), 1),
+            (date(2024, 2, 1), "GBP", 2, 2, 1, True, 1 / 2, Decimal(8000), 0),
+            (date(2024, 3, 1), "EUR", 1, 0, 0, False, None, Decimal(0), 0),
+            (date(2024, 3, 1), "GBP", 2, 0, 0, False, None, Decimal(0), 0),
         ],
     )
+
+
+def test_default_rate_of_a_partly_settled_month_is_not_shown():
+    # March: one trade repaid early, one still live (it may yet default): a rate of 0 / 1
+    # settled would read as "no defaults"; the month is immature and has no rate.
+    tables = {
+        **TABLES,
+        "trades": _table(
+            {"id": INT, "invoice_id": INT, "advance_amount": MONEY, "status": STR, "funded_at": TS},
+            [(31, 21, 10000, "repaid", "03-01 10:00"), (32, 24, 8000, "live", "03-05 10:00")],
+        ),
+    }
+    with _connect(tables) as con:
+        result = KPIS["default_rate_monthly"](con).to_pylist()
+    assert result == [
+        {
+            "month": date(2024, 3, 1),
+            "currency": "GBP",
+            "trades_funded": 2,
+            "settled": 1,
+            "defaulted": 0,
+            "mature": False,
+            "default_rate": None,
+            "defaulted_advance": Decimal(0),
+            "late_repayments": 0,
+        }
+    ]
+
+
+def test_application_whose_invoices_mix_currencies_has_no_currency():
+    invoices = TABLES["invoices"].to_pylist()
+    invoices[0]["currency"] = "EUR"  # application 1 now has invoice 21 in EUR ...
+    invoices.append({**invoices[0], "id": 99, "currency": "GBP"})  # ... and invoice 99 in GBP
+    tables = {**TABLES, "invoices": pa.Table.from_pylist(invoices, TABLES["invoices"].schema)}
+    with _connect(tables) as con:
+        rows = KPIS["applications_daily"](con).to_pylist()
+    mixed = [r for r in rows if r["currency"] is None]
+    assert [(r["day"], r["submitted"], r["requested_amount"]) for r in mixed] == [
+        (date(2024, 2, 27), 1, Decimal(10000))
+    ]
 
 
 def test_underwriter_backlog_daily(con):
@@ -264,3 +329,17 @@ def test_current_state_sql_picks_latest_version():
         result = con.sql(f"{current_state_sql('versions')} ORDER BY id").to_arrow_table()
     assert result.column_names == ["id", "status", "updated_at"]
     assert result.to_pydict()["status"] == ["approved", "declined", "approved"]
+
+
+@pytest.mark.parametrize("name", KPIS)
+def test_every_kpi_column_is_described(con, name):
+    assert list(COLUMNS[name]) == KPIS[name](con).column_names
+    assert all(text.strip() for text in COLUMNS[name].values())
+
+
+def test_data_as_of_is_the_newest_update_among_the_tables_read():
+    older = _table({"id": INT, "updated_at": TS}, [(1, "03-01 09:00"), (2, "03-02 17:45")])
+    newer = _table({"id": INT, "updated_at": TS}, [(3, "03-02 18:00"), (4, "02-01 00:00")])
+    empty = older.slice(0, 0)
+    assert data_as_of({"a": older, "b": newer, "c": empty}) == datetime(2024, 3, 2, 18, 0)
+    assert data_as_of({"c": empty}) is None

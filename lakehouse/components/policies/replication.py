@@ -1,9 +1,10 @@
 """Policy: every lake asset is copied to the replica store as soon as new files land.
 
 For each ``lake/<path>`` asset this adds ``replica/<path>`` (copies the lake files under
-``<path>`` newer than the newest the replica has, verified by checksum), one sensor that
-triggers them from new lake files, and the ``reconcile_lake`` job that finds and repairs drift
-across the whole lake.
+``<path>`` newer than the newest the replica has, with their manifests, verified by checksum),
+``replica/quarantine`` (the lake's quarantine: bad batches, dead letters, rejected lines and
+their reasons), one sensor that triggers them from new lake files, and the ``reconcile_lake``
+job that finds and repairs drift across the whole lake.
 """
 
 from collections.abc import Sequence
@@ -12,7 +13,13 @@ import dagster as dg
 
 from lakehouse.components.lake_sensor import lake_file_sensor
 from lakehouse.components.resources.stores import ObjectStore, asset_key_to_store_key
-from lakehouse.replica.replicate import ReplicationError, reconcile, replicate_new
+from lakehouse.replica.replicate import (
+    ReplicationError,
+    reconcile,
+    replicate_missing,
+    replicate_new,
+)
+from lakehouse.storage.quarantine import QUARANTINE_PREFIX
 
 COPY_RETRIES = dg.RetryPolicy(
     max_retries=4, delay=2, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
@@ -57,6 +64,37 @@ def replica_asset(lake_spec: dg.AssetSpec) -> dg.AssetsDefinition:
         )
 
     return _replicate
+
+
+QUARANTINE_REPLICA = dg.AssetKey(["replica", QUARANTINE_PREFIX])
+
+
+@dg.asset(
+    key=QUARANTINE_REPLICA,
+    description="Copy of the lake's quarantine (`quarantine/`: bad batches, dead-lettered "
+    "events, machine logs' rejected lines, each with its reason) on the replica store: "
+    "the evidence survives a switchover. Copies every quarantined file the replica lacks.",
+    group_name="quarantine",
+    owners=["team:platform"],
+    kinds={"parquet"},
+    tags={"layer": "replica"},
+    retry_policy=COPY_RETRIES,
+)
+def replicate_quarantine(
+    context: dg.AssetExecutionContext, lake: ObjectStore, replica: ObjectStore
+) -> dg.MaterializeResult:
+    try:
+        copied = replicate_missing(lake.store, replica.store, QUARANTINE_PREFIX)
+    except ReplicationError as exc:
+        context.log.error(f"{exc}; will retry with backoff")
+        raise
+    return dg.MaterializeResult(
+        metadata={
+            "files_copied": len(copied),
+            "bytes_copied": sum(c.size for c in copied),
+            "sha256": {c.key: c.sha256 for c in copied},
+        }
+    )
 
 
 def checksum_check(lake_spec: dg.AssetSpec) -> dg.AssetChecksDefinition:
@@ -115,14 +153,15 @@ def reconcile_lake() -> None:
 
 
 def replication_definitions(lake_specs: Sequence[dg.AssetSpec]) -> dg.Definitions:
+    targets = {asset_key_to_store_key(s.key): replica_key(s.key) for s in lake_specs}
     return dg.Definitions(
-        assets=[replica_asset(spec) for spec in lake_specs],
+        assets=[*(replica_asset(spec) for spec in lake_specs), replicate_quarantine],
         asset_checks=[checksum_check(spec) for spec in lake_specs],
         sensors=[
             lake_file_sensor(
                 "lake_replication",
-                "New lake files -> copy them to the replica store.",
-                {asset_key_to_store_key(s.key): replica_key(s.key) for s in lake_specs},
+                "New lake files (data, or quarantined) -> copy them to the replica store.",
+                {**targets, QUARANTINE_PREFIX: QUARANTINE_REPLICA},
             )
         ],
         jobs=[reconcile_lake],

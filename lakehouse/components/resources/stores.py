@@ -5,7 +5,7 @@ import pyarrow as pa
 from pydantic import Field, PrivateAttr
 from upath import UPath
 
-from lakehouse.storage.parquet import read_parquet, write_parquet
+from lakehouse.storage.parquet import column_description, read_parquet, write_parquet
 from lakehouse.storage.store import Store
 
 
@@ -54,15 +54,20 @@ PREVIEW_ROWS = 5
 
 
 def table_metadata(table: pa.Table) -> dict[str, dg.MetadataValue]:
-    """Row count, schema and a small preview, as shown on an asset's materialisation."""
+    """Row count, schema (with each column's description) and a small preview, as shown on
+    an asset's materialisation. The preview shows values as written: 521564.18 stays
+    521564.18 (no number reformatting)."""
     schema = dg.TableSchema(
-        columns=[dg.TableColumn(field.name, str(field.type)) for field in table.schema]
+        columns=[
+            dg.TableColumn(field.name, str(field.type), description=column_description(field))
+            for field in table.schema
+        ]
     )
     preview = table.slice(0, PREVIEW_ROWS).to_pandas()
     return {
         "dagster/row_count": dg.MetadataValue.int(table.num_rows),
         "dagster/column_schema": dg.MetadataValue.table_schema(schema),
-        "preview": dg.MetadataValue.md(preview.to_markdown(index=False)),
+        "preview": dg.MetadataValue.md(preview.to_markdown(index=False, disable_numparse=True)),
     }
 
 

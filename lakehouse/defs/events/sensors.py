@@ -6,8 +6,7 @@ import dagster as dg
 from lakehouse.components.lake_sensor import lake_file_sensor
 from lakehouse.components.resources.event_bus import EventBus
 from lakehouse.components.resources.stores import ObjectStore
-from lakehouse.defs.events.keys import BUS_KEY, projection_key
-from lakehouse.defs.events.lake import lake_events
+from lakehouse.defs.events.keys import BUS_KEY, LAKE_KEYS, projection_key
 from lakehouse.sources.events.bus import BusError
 from lakehouse.sources.events.writer import live_writer, type_prefix
 from lakehouse.warehouse.events import APPLICATION_FUNNEL, FUNDED_VOLUME
@@ -38,11 +37,11 @@ events_funded_volume_files = lake_file_sensor(
 @dg.sensor(
     name=SENSOR_NAME,
     description=(
-        "Messages on the event bus (waiting, or leased by a drain that died) -> a `lake_events` "
-        "run draining them (unless one is queued or running, or the long-lived lake writer is "
-        "running)."
+        "Messages on the event bus (waiting, or leased by a drain that died) -> a run of "
+        "`lake_events` draining them (unless one is queued or running, or the long-lived lake "
+        "writer is running)."
     ),
-    target=lake_events,
+    target=LAKE_KEYS,
     minimum_interval_seconds=5,
     default_status=dg.DefaultSensorStatus.RUNNING,
 )

@@ -37,6 +37,11 @@ from lakehouse.warehouse.machine_waves import (
 # The first wave. Dagster lists every wave partition (croniter: no fast path for 2-hourly) when
 # it evaluates conditions and input versions: history must not start before the data does.
 PARTITIONS_START = "2026-01-01T00"
+PARTITIONS_NOTE = (
+    f" Partitions: every wave (day) since {PARTITIONS_START[:10]}, a fixed start shared by every "
+    'deployment; the UI\'s "% filled" counts those with machine data, so waves before the '
+    "machines' first file, or without files, stay empty by design (nothing is missing)."
+)
 MAX_REJECTED_SHARE = 0.01  # a wave with more rejected lines than this warns
 
 waves = dg.TimeWindowPartitionsDefinition(
@@ -66,7 +71,7 @@ landing_spec = dg.AssetSpec(
     description="Machine log files as landed, original bytes, in arrival order: one folder "
     "per take of a 2-hour wave's files (`machines/raw/dt=<date>/<time>Z_wave=<wave>/<name>`, "
     "a late file makes a new take of its wave), each file's SHA-256 and size in the take's "
-    "`_manifest.json`.",
+    "`_manifest.json`." + PARTITIONS_NOTE,
     group_name=GROUP,
     owners=OWNERS,
     kinds={"files"},
@@ -109,7 +114,8 @@ class ParseConfig(dg.Config):
     description="Every machine log line of the wave in one typed schema (ts UTC, machine type, "
     "machine, station, event, serial, step, attempt, passed, value, unit, units, cycle_s, "
     "alarm, file, line): one Parquet part per raw file. Rejected lines are kept with file, "
-    "line number and reason under the lake's `quarantine/machines/rejected_lines/`.",
+    "line number and reason under the lake's `quarantine/machines/rejected_lines/`."
+    + PARTITIONS_NOTE,
     group_name=GROUP,
     owners=OWNERS,
     kinds={"parquet", "pyarrow"},
@@ -241,7 +247,7 @@ def _kpi_metadata(table: pa.Table) -> dict:
     description="Machine KPIs per machine type, machine, station and hour: lines, "
     "rejected_lines, tests_run, first-pass yield (share of first attempts that passed), "
     "units_produced, cycle time p50/p95 (s), alarms. Rejected lines count on their file's "
-    "machine with no station, at the wave's first hour.",
+    "machine with no station, at the wave's first hour." + PARTITIONS_NOTE,
     group_name=GROUP,
     owners=OWNERS,
     kinds={"duckdb", "parquet"},
@@ -270,7 +276,8 @@ _daily_condition = (
     deps=[dg.AssetDep(PARSED_KEY, partition_mapping=dg.TimeWindowPartitionMapping())],
     partitions_def=days,
     description="Daily roll-up of the machine KPIs across the day's waves, per machine type, "
-    "machine and station (percentiles exact over the day, not averaged from hours).",
+    "machine and station (percentiles exact over the day, not averaged from hours)."
+    + PARTITIONS_NOTE,
     group_name=GROUP,
     owners=OWNERS,
     kinds={"duckdb", "parquet"},

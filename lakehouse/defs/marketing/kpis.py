@@ -24,7 +24,8 @@ assert set(INPUTS) == set(marketing_funnel.TABLES_USED)
         "The marketing funnel by week and first-touch channel: website sessions and sign-ups "
         "(Google Analytics), leads and how many matched a platform company (Salesforce), then "
         "the companies first touched that week: applied, applications, funded, trades and "
-        "amount advanced (platform), with lead, application and funding rates. Cost-free "
+        "amount advanced per currency (platform; a map, never GBP + EUR), with lead, "
+        "application and funding rates. Cost-free "
         "first-touch attribution; the lead match rate is in the metadata."
     ),
     group_name=GROUP,

@@ -9,6 +9,7 @@ from lakehouse.defs.platform.keys import state_key
 from lakehouse.defs.platform.kpis import kpi_key
 from lakehouse.sources.platform.extract import arrow_schema
 from lakehouse.sources.platform.schema import TABLES
+from lakehouse.warehouse.platform_kpis import COLUMNS
 
 
 def _amount_columns(table: str) -> list[str]:
@@ -39,33 +40,47 @@ def state_checks(table: str) -> list[dg.AssetChecksDefinition]:
     return [keys_unique, no_negative_amounts]
 
 
-def _scalar(sql: str, **tables: pa.Table):
+def _connect(tables: dict[str, pa.Table]) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
     for name, table in tables.items():
         con.register(name, table)
-    return con.execute(sql).fetchone()
+    return con
+
+
+def _scalar(sql: str, **tables: pa.Table):
+    return _connect(tables).execute(sql).fetchone()
+
+
+def _rows(sql: str, **tables: pa.Table) -> list[tuple]:
+    return _connect(tables).execute(sql).fetchall()
 
 
 @dg.asset_check(
     asset=kpi_key("funded_volume_daily"),
-    additional_ins={"trades": dg.AssetIn(state_key("trades"))},
-    description="Daily funded volume adds up to the trades table: count and advances.",
+    additional_ins={
+        "trades": dg.AssetIn(state_key("trades")),
+        "invoices": dg.AssetIn(state_key("invoices")),
+    },
+    description="Daily funded volume adds up to the trades table per currency: count and "
+    "advances (no amount counted under another currency).",
 )
 def funded_volume_matches_trades(
-    funded_volume_daily: pa.Table, trades: pa.Table
+    funded_volume_daily: pa.Table, trades: pa.Table, invoices: pa.Table
 ) -> dg.AssetCheckResult:
-    kpi_trades, kpi_volume = _scalar(
-        "SELECT sum(trades_funded), sum(advance_volume) FROM kpi", kpi=funded_volume_daily
+    kpi = _rows(
+        "SELECT currency, sum(trades_funded)::BIGINT, sum(advance_volume) FROM kpi "
+        "GROUP BY ALL ORDER BY ALL",
+        kpi=funded_volume_daily,
     )
-    n_trades, volume = _scalar("SELECT count(*), sum(advance_amount) FROM trades", trades=trades)
+    table = _rows(
+        "SELECT i.currency, count(*), sum(t.advance_amount) FROM trades t "
+        "JOIN invoices i ON i.id = t.invoice_id GROUP BY ALL ORDER BY ALL",
+        trades=trades,
+        invoices=invoices,
+    )
     return dg.AssetCheckResult(
-        passed=(kpi_trades or 0) == n_trades and (kpi_volume or 0) == (volume or 0),
-        metadata={
-            "kpi_trades": int(kpi_trades or 0),
-            "trades": n_trades,
-            "kpi_volume": float(kpi_volume or 0),
-            "volume": float(volume or 0),
-        },
+        passed=kpi == table,
+        metadata={"kpi (currency, trades, volume)": str(kpi), "table": str(table)},
     )
 
 
@@ -96,18 +111,40 @@ def applications_match_table(
 
 @dg.asset_check(
     asset=kpi_key("debtor_exposure"),
-    description="Exposure shares sum to 1 and no debtor's outstanding amount is negative.",
+    description="Within each currency, exposure shares sum to 1 (none when nothing is "
+    "outstanding); no outstanding amount is negative.",
 )
 def exposure_shares_sum_to_one(debtor_exposure: pa.Table) -> dg.AssetCheckResult:
-    total_share, negatives = _scalar(
-        "SELECT coalesce(sum(share_of_total), 1), count(*) FILTER (outstanding_amount < 0) "
-        "FROM kpi",
-        kpi=debtor_exposure,
+    sums = dict(
+        _rows(
+            "SELECT currency, coalesce(sum(share_of_currency_total), 1) FROM kpi GROUP BY ALL",
+            kpi=debtor_exposure,
+        )
+    )
+    (negatives,) = _scalar(
+        "SELECT count(*) FILTER (outstanding_amount < 0) FROM kpi", kpi=debtor_exposure
     )
     return dg.AssetCheckResult(
-        passed=abs(total_share - 1) < 1e-9 and negatives == 0,
-        metadata={"sum_of_shares": float(total_share), "negative_rows": negatives},
+        passed=all(abs(total - 1) < 1e-9 for total in sums.values()) and negatives == 0,
+        metadata={"sum_of_shares": str(sums), "negative_rows": negatives},
     )
 
 
+def currency_check(name: str) -> dg.AssetChecksDefinition:
+    @dg.asset_check(
+        asset=kpi_key(name),
+        name="every_amount_has_its_currency",
+        description="Every row with money has one currency: amounts of different currencies "
+        "are never added (an application whose invoices mix currencies has none).",
+    )
+    def _check(kpi: pa.Table) -> dg.AssetCheckResult:
+        (without,) = _scalar("SELECT count(*) FROM kpi WHERE currency IS NULL", kpi=kpi)
+        return dg.AssetCheckResult(passed=without == 0, metadata={"rows_without_currency": without})
+
+    return _check
+
+
+currency_checks = [
+    currency_check(name) for name, columns in COLUMNS.items() if "currency" in columns
+]
 table_checks = [check for table in TABLES for check in state_checks(table)]

@@ -1,4 +1,9 @@
-"""``warehouse/<subject>/<kpi>``: the business's KPIs, recomputed when their inputs change."""
+"""``warehouse/<subject>/<kpi>``: the business's KPIs, recomputed when their inputs change.
+
+Each KPI is in its subject's group with the subject's owner (finance KPIs belong to finance),
+its columns are described, and each materialisation records ``data_as_of``: the newest source
+time it includes.
+"""
 
 import inspect
 
@@ -7,8 +12,9 @@ import duckdb
 import pyarrow as pa
 
 from lakehouse.components.automation import on_dependency_update
-from lakehouse.defs.platform.keys import GROUP, OWNERS, state_key
-from lakehouse.warehouse.platform_kpis import KPIS, TABLES_USED
+from lakehouse.defs.platform.keys import OWNERS, state_key
+from lakehouse.storage.parquet import describe_columns
+from lakehouse.warehouse.platform_kpis import COLUMNS, KPIS, TABLES_USED, data_as_of
 
 SUBJECTS = {
     "applications_daily": "origination",
@@ -18,6 +24,7 @@ SUBJECTS = {
     "debtor_exposure": "finance",
     "default_rate_monthly": "finance",
 }
+SUBJECT_OWNERS = {"origination": OWNERS, "finance": ["team:finance"]}
 
 
 def kpi_key(name: str) -> dg.AssetKey:
@@ -25,23 +32,27 @@ def kpi_key(name: str) -> dg.AssetKey:
 
 
 def kpi_asset(name: str) -> dg.AssetsDefinition:
-    compute = KPIS[name]
+    compute, subject = KPIS[name], SUBJECTS[name]
 
     @dg.asset(
         key=kpi_key(name),
         ins={table: dg.AssetIn(state_key(table)) for table in TABLES_USED[name]},
         description=inspect.cleandoc(compute.__doc__ or name),
-        group_name=GROUP,
-        owners=OWNERS,
+        group_name=subject,
+        owners=SUBJECT_OWNERS[subject],
         kinds={"duckdb", "parquet"},
         tags={"layer": "warehouse"},
         automation_condition=on_dependency_update(),
     )
-    def _kpi(**tables: pa.Table) -> pa.Table:
+    def _kpi(context: dg.AssetExecutionContext, **tables: pa.Table) -> pa.Table:
         con = duckdb.connect()
         for table_name, table in tables.items():
             con.register(table_name, table)
-        return compute(con)
+        as_of = data_as_of(tables)
+        context.add_output_metadata(
+            {"data_as_of": dg.MetadataValue.text(as_of.isoformat(" ") if as_of else "no data")}
+        )
+        return describe_columns(compute(con), COLUMNS[name])
 
     return _kpi
 

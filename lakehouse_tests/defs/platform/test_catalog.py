@@ -4,8 +4,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import dagster as dg
 import duckdb
+import pandas as pd
 import pyarrow.parquet as pq
+import sqlalchemy as sa
 
 from lakehouse.definitions import unpartitioned_assets
 from lakehouse_dev.simulate.platform import simulate
@@ -60,10 +63,25 @@ def test_asset_checks_pass_on_simulated_data(settings, defs, instance):
         *[
             s.key.to_user_string()
             for s in defs.resolve_all_asset_specs()
-            if s.key.path[0] in ("lake", "warehouse") and s.group_name == "platform"
+            if s.key.path[0] in ("lake", "warehouse")
+            and s.key.path[1] in ("platform", "origination", "finance")
         ],
     )
     evaluations = result.get_asset_check_evaluations()
     assert len(evaluations) >= 15
     failed = [e.check_name for e in evaluations if not e.passed]
     assert failed == []
+
+    # Each KPI says how recent its data is, and describes every column.
+    engine = sa.create_engine(settings.platform_db_url)
+    with engine.connect() as conn:
+        newest = max(
+            conn.execute(sa.text(f"SELECT max(updated_at) FROM {t}")).scalar()
+            for t in ("trades", "invoices")
+        )
+    engine.dispose()
+    key = dg.AssetKey(["warehouse", "finance", "funded_volume_daily"])
+    metadata = instance.get_latest_materialization_event(key).asset_materialization.metadata
+    assert metadata["data_as_of"].value == str(pd.Timestamp(newest).to_pydatetime())
+    columns = metadata["dagster/column_schema"].value.columns
+    assert "currency" in [c.name for c in columns] and all(c.description for c in columns)

@@ -145,8 +145,9 @@ def risk_model(
     description=(
         "Every application with its risk score: the probability that its riskiest invoice is "
         "paid late or defaults (features as of submission), that invoice, and the top 3 "
-        "reasons (largest positive contributions in log-odds). Filter `status = 'submitted'` "
-        "for the applications awaiting a decision. Rescored as soon as new data arrives."
+        "reasons (largest contributions in log-odds that carry a signal). The open queue "
+        "(`status = 'submitted'`) comes first, riskiest first, then decided applications, "
+        "newest first. Rescored as soon as new data arrives."
     ),
     kinds={"python", "parquet"},
     automation_condition=dg.AutomationCondition.eager(),
