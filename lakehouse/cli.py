@@ -79,7 +79,8 @@ def kpis() -> None:
     click.echo(kpi_summary(settings))
 
 
-def _bus(settings: Settings):
+def open_bus(settings: Settings):
+    """The configured event bus, verified; a click error naming the problem otherwise."""
     from lakehouse.sources.events.bus import BusError
     from lakehouse.sources.events.buses import bus_from_url
 
@@ -135,7 +136,7 @@ def lake_writer(
         lake.verify("lake")
     except StoreUnavailable as exc:
         raise click.ClickException(str(exc)) from exc
-    with _bus(settings) as bus:
+    with open_bus(settings) as bus:
         writer = LakeWriter(
             bus,
             lake,

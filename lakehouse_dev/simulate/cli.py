@@ -136,18 +136,6 @@ def simulate_machine_logs(
     )
 
 
-def _bus(settings: Settings):
-    from lakehouse.sources.events.bus import BusError
-    from lakehouse.sources.events.buses import bus_from_url
-
-    try:
-        bus = bus_from_url(settings.bus_url)
-        bus.verify()
-    except BusError as exc:
-        raise click.ClickException(str(exc)) from exc
-    return bus
-
-
 @simulate.command("events")
 @click.option("--rate", default=50.0, show_default=True, help="Events per second.")
 @click.option("--seconds", default=10.0, show_default=True, help="For how long.")
@@ -172,7 +160,9 @@ def simulate_events(
         raise click.BadParameter("--rate must be > 0 and --seconds >= 0")
     settings = Settings.from_env()
     count = round(rate * seconds)
-    with _bus(settings) as bus:
+    from lakehouse.cli import open_bus  # not at import: lakehouse.cli loads this module
+
+    with open_bus(settings) as bus:
         try:
             result = publish_platform_events(
                 settings.platform_db_url,
