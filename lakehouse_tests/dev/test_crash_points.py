@@ -26,13 +26,13 @@ import pytest
 from lakehouse.sources.events.buses import bus_from_url
 from lakehouse.sources.events.publisher import Publisher
 from lakehouse.sources.events.schema import EVENT_TYPES
-from lakehouse.sources.events.writer import read_events
 from lakehouse.sources.machines.landing import CLAIMED_PREFIX, LAKE_PREFIX, MANIFEST
 from lakehouse.sources.platform.schema import TABLES
 from lakehouse.storage.store import Store
 from lakehouse_dev.simulate.platform import simulate
 from lakehouse_tests.conftest import PROJECT_ROOT
 from lakehouse_tests.sources.events.conftest import sample_events
+from lakehouse_tests.sources.events.helpers import read_events
 
 MACHINE_FILES = {  # name -> lines, written by hand
     "SMT-0001_20260302T080000.log": [
