@@ -13,7 +13,7 @@ import pytest
 
 from lakehouse.components.resources.stores import ObjectStore
 from lakehouse.sources.machines import landing as landing_mod
-from lakehouse.sources.machines.landing import CLAIMED_PREFIX, LAKE_PREFIX, take_wave
+from lakehouse.sources.machines.landing import CLAIMED_PREFIX, LAKE_PREFIX, MANIFEST, take_wave
 from lakehouse.storage.store import Store
 from lakehouse.warehouse.machine_waves import kpis, parse_wave, rejected_key
 from lakehouse_dev.simulate.machines import Quirks, generate
@@ -153,12 +153,18 @@ def test_a_late_file_sorts_after_newer_waves_and_reaches_the_replica(tmp_path):
     first = _land(landing, lake, "2026-03-02T08", "SMT-0001_20260302T080000.log")
     assert parse_wave(lake, warehouse, "2026-03-02T08").parsed == 1
     _land(landing, lake, "2026-03-02T10", "SMT-0001_20260302T100000.log")
-    assert len(replicate_new(lake, replica, LAKE_PREFIX)) == 2
+    copied = [c.key.rsplit("/", 1)[1] for c in replicate_new(lake, replica, LAKE_PREFIX)]
+    assert sorted(copied) == sorted(
+        [*2 * [MANIFEST], "SMT-0001_20260302T080000.log", "SMT-0001_20260302T100000.log"]
+    )  # manifests are lake data
 
     (late,) = _land(landing, lake, "2026-03-02T08", "SMT-0006_20260302T080000.log")
     keys = lake.keys(LAKE_PREFIX)
     assert keys[-1] == late.key and "Z_wave=2026-03-02T10/" in keys[-2]  # after wave 10's
-    assert [c.key for c in replicate_new(lake, replica, LAKE_PREFIX)] == [late.key]
+    late_manifest = f"{late.key.rsplit('/', 1)[0]}/{MANIFEST}"
+    assert sorted(c.key for c in replicate_new(lake, replica, LAKE_PREFIX)) == sorted(
+        [late.key, late_manifest]
+    )
     assert landing_mod.raw_files(lake, "2026-03-02T08") == [first[0].key, late.key]
     again = parse_wave(lake, warehouse, "2026-03-02T08")
     assert (again.files, again.parsed, again.already_parsed) == (2, 1, 1)
