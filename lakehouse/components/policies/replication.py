@@ -50,18 +50,7 @@ def replica_asset(lake_spec: dg.AssetSpec) -> dg.AssetsDefinition:
     def _replicate(
         context: dg.AssetExecutionContext, lake: ObjectStore, replica: ObjectStore
     ) -> dg.MaterializeResult:
-        try:
-            copied = replicate_new(lake.store, replica.store, prefix)
-        except ReplicationError as exc:
-            context.log.error(f"{exc}; will retry with backoff")
-            raise
-        return dg.MaterializeResult(
-            metadata={
-                "files_copied": len(copied),
-                "bytes_copied": sum(c.size for c in copied),
-                "sha256": {c.key: c.sha256 for c in copied},
-            }
-        )
+        return _copied(context, lambda: replicate_new(lake.store, replica.store, prefix))
 
     return _replicate
 
@@ -83,18 +72,7 @@ QUARANTINE_REPLICA = dg.AssetKey(["replica", QUARANTINE_PREFIX])
 def replicate_quarantine(
     context: dg.AssetExecutionContext, lake: ObjectStore, replica: ObjectStore
 ) -> dg.MaterializeResult:
-    try:
-        copied = replicate_missing(lake.store, replica.store, QUARANTINE_PREFIX)
-    except ReplicationError as exc:
-        context.log.error(f"{exc}; will retry with backoff")
-        raise
-    return dg.MaterializeResult(
-        metadata={
-            "files_copied": len(copied),
-            "bytes_copied": sum(c.size for c in copied),
-            "sha256": {c.key: c.sha256 for c in copied},
-        }
-    )
+    return _copied(context, lambda: replicate_missing(lake.store, replica.store, QUARANTINE_PREFIX))
 
 
 def checksum_check(lake_spec: dg.AssetSpec) -> dg.AssetChecksDefinition:
@@ -172,4 +150,21 @@ def replication_definitions(lake_specs: Sequence[dg.AssetSpec]) -> dg.Definition
                 default_status=dg.DefaultScheduleStatus.RUNNING,
             )
         ],
+    )
+
+
+def _copied(context: dg.AssetExecutionContext, copy) -> dg.MaterializeResult:
+    """Run one replica copy; its files, bytes and checksums as the materialisation's metadata
+    (a failed copy is logged and raised, for the retry policy)."""
+    try:
+        copied = copy()
+    except ReplicationError as exc:
+        context.log.error(f"{exc}; will retry with backoff")
+        raise
+    return dg.MaterializeResult(
+        metadata={
+            "files_copied": len(copied),
+            "bytes_copied": sum(c.size for c in copied),
+            "sha256": {c.key: c.sha256 for c in copied},
+        }
     )
