@@ -128,7 +128,7 @@ def demo(ctx: click.Context, days: int) -> None:
         click.echo("== 3. one more day of activity and its events on the bus; the sensors carry")
         click.echo("      them and the machine logs to lake, warehouse and catalog")
         ctx.invoke(simulate_platform, days=1, seed=7)
-        ctx.invoke(simulate_events, rate=1000.0, seconds=1.0)
+        ctx.invoke(simulate_events, rate=1000.0, seconds=1.0, advance=False)  # that day only
         if (wait := landed + SETTLE_SECONDS + 1 - time.monotonic()) > 0:
             click.echo(
                 f"      (the landing sensor takes a file once unchanged for {SETTLE_SECONDS:.0f}s)"

@@ -146,12 +146,18 @@ def simulate_machine_logs(
 @click.option(
     "--malformed", default=0.0, show_default=True, help="Share of bad messages added (drill)."
 )
+@click.option(
+    "--advance/--no-advance",
+    default=True,
+    show_default=True,
+    help="Advance the platform a day when it runs out of activity (else stop there).",
+)
 def simulate_events(
-    rate: float, seconds: float, seed: int, duplicates: float, malformed: float
+    rate: float, seconds: float, seed: int, duplicates: float, malformed: float, advance: bool
 ) -> None:
     """Publish the platform's activity as events on the bus (LAKEHOUSE_BUS_URL), RATE per
     second for SECONDS: the next unpublished rows of the platform database, in the order they
-    happened, advancing the platform by a day whenever it runs out of activity."""
+    happened, advancing the platform by a day whenever it runs out of activity (--advance)."""
     from lakehouse.sources.events.bus import BusError
     from lakehouse.sources.platform.db import PlatformDBError, display_name
     from lakehouse_dev.simulate.events import publish_platform_events
@@ -169,6 +175,7 @@ def simulate_events(
                 bus,
                 count=count,
                 rate=rate,
+                advance=advance,
                 seed=seed,
                 duplicates=duplicates,
                 malformed=malformed,

@@ -142,12 +142,11 @@ def _source_rows(db_path: str) -> dict[str, set[int]]:
         con.close()
 
 
-# Recovery from these points needs their sensors to decide from state (the platform's
-# watermark against the lake's, landing and `_claimed` against the wave's manifest): #19.4,
-# in the SQL-source and machine-log work. Until that lands a crash there loses the trigger
-# (checked: companies never projected; 3 of 5 machine lines parsed).
+# Recovery from a killed extraction needs the platform sensor to decide from state (the
+# database's watermark against the lake's): #19.4, in the SQL-source work. Until then a crash
+# there loses the trigger (checked: companies never projected).
 NEEDS_STATE_SENSORS = pytest.mark.xfail(
-    reason="#19.4: the platform and machine sensors still decide from their last evaluation",
+    reason="#19.4: the platform sensor still decides from its last evaluation",
     strict=False,
 )
 
@@ -156,9 +155,7 @@ NEEDS_STATE_SENSORS = pytest.mark.xfail(
 @pytest.mark.parametrize(
     "point",
     [
-        pytest.param(point, marks=NEEDS_STATE_SENSORS)
-        if point in ("platform extraction", "machine-file take", "parse")
-        else point
+        pytest.param(point, marks=NEEDS_STATE_SENSORS) if point == "platform extraction" else point
         for point in POINTS
     ],
 )
