@@ -239,7 +239,10 @@ class GlueCatalog:
         except errors.EntityNotFoundException:
             with contextlib.suppress(errors.AlreadyExistsException):
                 self.client.create_database(DatabaseInput={"Name": spec.database})
-            self.client.create_table(DatabaseName=spec.database, TableInput=table_input)
+            try:
+                self.client.create_table(DatabaseName=spec.database, TableInput=table_input)
+            except errors.AlreadyExistsException:  # another writer created it just now
+                return self._put_table(spec, table_input)
             return "created"
         sd, now = current.get("StorageDescriptor", {}), table_input["StorageDescriptor"]
         schema_changed = (
@@ -283,8 +286,14 @@ class GlueCatalog:
                 TableName=spec.name,
                 PartitionInputList=[partition_input(v, layout.partitions[v]) for v in chunk],
             )
-            if response.get("Errors"):
-                error = response["Errors"][0]
+            # A partition another writer registered meanwhile is no error.
+            failed = [
+                e
+                for e in response.get("Errors", [])
+                if e["ErrorDetail"].get("ErrorCode") != "AlreadyExistsException"
+            ]
+            if failed:
+                error = failed[0]
                 raise RuntimeError(
                     f"Glue refused partition {error['PartitionValues']} of "
                     f"{result.table}: {error['ErrorDetail'].get('ErrorMessage')}"

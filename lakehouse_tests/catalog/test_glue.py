@@ -7,19 +7,26 @@ filesystem over the files at its location (no project code on the reading side),
 import datetime as dt
 import decimal
 import threading
-from urllib.parse import urlparse
+from concurrent.futures import ThreadPoolExecutor
 
 import boto3
 import dagster as dg
 import pyarrow as pa
-import pyarrow.fs as pafs
-import pyarrow.parquet as pq
 import pytest
 
-from lakehouse.catalog.glue import UnsupportedType, glue_columns, hive_type
+from lakehouse.catalog.glue import (
+    GlueCatalog,
+    TableSpec,
+    UnsupportedType,
+    glue_columns,
+    hive_type,
+)
 from lakehouse.components.resources.glue import GlueCatalogResource
 from lakehouse.components.resources.stores import ParquetIOManager
 from lakehouse.storage.parquet import describe_columns
+from lakehouse.storage.projections import partition_prefix, write_version
+from lakehouse.storage.store import Store
+from lakehouse_tests.catalog.external import glue_client, read_location, s3_filesystem
 
 PREFIX = "bi_"
 
@@ -97,15 +104,8 @@ ROWS_V1 = [
 
 @pytest.fixture
 def aws(cloud_env):
-    glue = boto3.client("glue", endpoint_url=cloud_env.s3_endpoint)
-    s3 = pafs.S3FileSystem(
-        endpoint_override=cloud_env.s3_endpoint,
-        access_key="test",
-        secret_key="test",
-        region="us-east-1",
-        scheme="http",
-    )
-    yield cloud_env, glue, s3
+    glue = glue_client()
+    yield cloud_env, glue, s3_filesystem()
     for db in glue.get_databases()["DatabaseList"]:
         if db["Name"].startswith(PREFIX):
             glue.delete_database(Name=db["Name"])
@@ -131,15 +131,6 @@ def _exposure_asset(rows: list[tuple]) -> dg.AssetsDefinition:
     return exposure
 
 
-def _read_location(s3: pafs.S3FileSystem, location: str) -> tuple[list[str], pa.Table]:
-    """(file names, rows) at a Glue location, as an external engine reads them."""
-    parsed = urlparse(location)
-    selector = pafs.FileSelector(f"{parsed.netloc}{parsed.path}".rstrip("/"), recursive=True)
-    files = sorted(i.path for i in s3.get_file_info(selector) if i.type == pafs.FileType.File)
-    tables = [pq.read_table(f, filesystem=s3) for f in files]
-    return files, pa.concat_tables(tables) if tables else pa.table({})
-
-
 def test_a_projection_written_is_a_glue_table_whose_files_hold_its_rows(aws):
     cloud_env, glue, s3 = aws
     assert dg.materialize([_exposure_asset(ROWS_V1)], resources=_resources(cloud_env)).success
@@ -156,7 +147,7 @@ def test_a_projection_written_is_a_glue_table_whose_files_hold_its_rows(aws):
     ]
     assert sd["SerdeInfo"]["SerializationLibrary"].endswith("ParquetHiveSerDe")
     assert sd["Location"].startswith(f"{cloud_env.s3_url}/warehouse/finance/debtor_exposure/")
-    files, rows = _read_location(s3, sd["Location"])
+    files, rows = read_location(s3, sd["Location"])
     assert len(files) == 1
     assert [tuple(r.values()) for r in rows.to_pylist()] == ROWS_V1
 
@@ -179,10 +170,10 @@ def test_an_added_column_is_a_new_table_version_and_a_rewrite_flips_the_location
     assert [c["Name"] for c in by_id[max(by_id)]["StorageDescriptor"]["Columns"]][-1] == "sector"
     assert "sector" not in [c["Name"] for c in by_id[min(by_id)]["StorageDescriptor"]["Columns"]]
     assert now["StorageDescriptor"]["Location"] != first["StorageDescriptor"]["Location"]
-    _, rows = _read_location(s3, now["StorageDescriptor"]["Location"])
+    _, rows = read_location(s3, now["StorageDescriptor"]["Location"])
     assert rows.column("sector").to_pylist() == ["Textiles"]
     # the replaced version stays readable, whole, for readers that listed it (grace period)
-    _, old_rows = _read_location(s3, first["StorageDescriptor"]["Location"])
+    _, old_rows = read_location(s3, first["StorageDescriptor"]["Location"])
     assert old_rows.num_rows == 2 and "sector" not in old_rows.column_names
 
 
@@ -206,7 +197,7 @@ def test_partitions_are_glue_partitions_at_their_own_locations(aws):
     }
     assert sorted(locations) == [("2026-03-02T08",), ("2026-03-02T10",)]
     for (wave,), location in locations.items():
-        files, rows = _read_location(s3, location)
+        files, rows = read_location(s3, location)
         assert len(files) == 1 and rows.to_pylist() == [{"machine_id": "SMT-0001", "wave": wave}]
     expression = glue.get_partitions(
         DatabaseName="bi_machines", TableName="kpis_hourly", Expression="dt = '2026-03-02T10'"
@@ -233,7 +224,7 @@ def test_a_reader_listing_the_location_during_rewrites_never_sees_a_mix(aws):
     def reader() -> None:
         while not done.is_set():
             table = glue.get_table(DatabaseName="bi_finance", Name="debtor_exposure")["Table"]
-            files, rows = _read_location(s3, table["StorageDescriptor"]["Location"])
+            files, rows = read_location(s3, table["StorageDescriptor"]["Location"])
             generations = set(rows.column("generation").to_pylist())
             seen.update(generations)
             if len(generations) != 1 or rows.num_rows != 3:
@@ -249,3 +240,24 @@ def test_a_reader_listing_the_location_during_rewrites_never_sees_a_mix(aws):
         thread.join()
     assert problems == []
     assert len(seen) >= 2  # the reader did overlap the rewrites
+
+
+def test_writers_of_different_partitions_at_once_all_end_up_registered(aws):
+    """Runs of several waves finish together: each registers the partitions it lists, some
+    of them registered by another run meanwhile; none fails, none is missing."""
+    cloud_env, glue, _ = aws
+    store = Store(f"{cloud_env.s3_url}/warehouse")
+    spec = TableSpec("bi_machines", "kpis_hourly", "warehouse/machines/kpis_hourly")
+    waves = [f"2026-03-02T{h:02d}" for h in range(0, 24, 2)]
+
+    def write_and_register(wave: str) -> None:
+        table = pa.table({"machine_id": ["AOI-0003"], "lines": [7]})
+        write_version(store, partition_prefix("machines/kpis_hourly", wave), table)
+        GlueCatalog(boto3.client("glue", endpoint_url=cloud_env.s3_endpoint), PREFIX).register(
+            spec, store, "machines/kpis_hourly", table.schema
+        )
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(write_and_register, waves))
+    found = glue.get_partitions(DatabaseName="bi_machines", TableName="kpis_hourly")
+    assert sorted(p["Values"][0] for p in found["Partitions"]) == waves
