@@ -261,3 +261,18 @@ def test_writers_of_different_partitions_at_once_all_end_up_registered(aws):
         list(pool.map(write_and_register, waves))
     found = glue.get_partitions(DatabaseName="bi_machines", TableName="kpis_hourly")
     assert sorted(p["Values"][0] for p in found["Partitions"]) == waves
+
+
+def test_a_table_whose_projection_is_gone_is_reported_not_dropped(aws):
+    cloud_env, glue, _ = aws
+    store = Store(f"{cloud_env.s3_url}/warehouse")
+    catalog = GlueCatalog(glue, PREFIX)
+    for name in ("debtor_exposure", "legacy_exposure"):
+        write_version(store, f"finance/{name}", pa.table({"n": [1]}))
+        spec = TableSpec("bi_finance", name, f"warehouse/finance/{name}")
+        assert catalog.register(spec, store, f"finance/{name}").action == "created"
+    glue.create_table(  # a table someone else keeps in the same database: not ours to judge
+        DatabaseName="bi_finance", TableInput={"Name": "hand_made", "Parameters": {}}
+    )
+    assert catalog.orphans([("bi_finance", "debtor_exposure")]) == ["bi_finance.legacy_exposure"]
+    assert glue.get_table(DatabaseName="bi_finance", Name="legacy_exposure")  # still there
