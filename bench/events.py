@@ -142,12 +142,12 @@ def publish_to_lake(backend: str, bus_url: str, lake_url: str, events: list, hom
 def _funnel_submitted(warehouse) -> int:
     import pyarrow.compute as pc
 
-    from lakehouse.storage.parquet import read_parquet
+    from lakehouse.storage.projections import current_key, read_current
 
-    key = "events/application_funnel.parquet"
-    if not warehouse.exists(key):
+    if current_key(warehouse, "events/application_funnel") is None:
         return 0
-    return int(pc.sum(read_parquet(warehouse, key).column("submitted")).as_py() or 0)
+    funnel = read_current(warehouse, "events/application_funnel")
+    return int(pc.sum(funnel.column("submitted")).as_py() or 0)
 
 
 def _wave(bus, warehouse, first_id: int, expected: int, proc, log: Path) -> float:

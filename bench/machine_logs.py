@@ -274,6 +274,8 @@ def _bench_platform(home: str) -> dict:
     import lakehouse.definitions  # noqa: F401  (a daemon has its code loaded)
     from lakehouse.settings import Settings
     from lakehouse.sources.machines import landing
+    from lakehouse.storage.projections import current_files
+    from lakehouse.storage.store import Store
     from lakehouse_dev.instance import get_instance
     from lakehouse_dev.tick import tick
 
@@ -304,8 +306,9 @@ def _bench_platform(home: str) -> dict:
         for stat in instance.get_run_step_stats(w.dagster_run.run_id):
             if stat.end_time and stat.start_time:
                 steps += stat.end_time - stat.start_time
-    folder = Path(settings.warehouse_url) / "machines" / "kpis_hourly"
-    table = pa.concat_tables([pq.read_table(p) for p in sorted(folder.glob("*.parquet"))])
+    warehouse = Store(settings.warehouse_url)
+    files = current_files(warehouse, "machines/kpis_hourly")
+    table = pa.concat_tables([pq.read_table(warehouse.path(k)) for k in files])
     return {
         **_totals(table),
         "wall": kpis_at - sensed_at,

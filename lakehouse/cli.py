@@ -31,6 +31,13 @@ def doctor() -> None:
         click.echo(f"  {source.name:<10} {source.where}" + ("" if source.ok else "  FAILED"))
         if not source.ok:
             problems.append(f"{source.name}: {source.problem}")
+    if settings.glue_database_prefix is not None:
+        from lakehouse.catalog.glue import glue_problem
+
+        where, problem = glue_problem(settings.glue_database_prefix)
+        click.echo(f"  {'glue':<10} {where}" + ("  FAILED" if problem else ""))
+        if problem:
+            problems.append(f"glue: {problem}")
     if problems:
         raise click.ClickException("; ".join(problems))
     click.echo("doctor: every store and source is reachable")

@@ -11,6 +11,7 @@ time (``dg.EnvVar``) and never shows them.
 """
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +26,8 @@ SF_INSTANCE_ENV = "SALESFORCE_INSTANCE_URL"  # naming the org enables the source
 SF_TOKEN_ENV = "SALESFORCE_ACCESS_TOKEN"
 SF_API_VERSION_ENV = "SALESFORCE_API_VERSION"
 AZURE_CONNECTION_ENV = "AZURE_STORAGE_CONNECTION_STRING"
+GLUE_PREFIX_ENV = "LAKEHOUSE_GLUE_DATABASE_PREFIX"
+GLUE_DEFAULT_PREFIX = "lakehouse_"
 
 # Default store URLs per profile; "{home}" is LAKEHOUSE_HOME.
 _DEFAULTS: dict[str, dict[str, str | None]] = {
@@ -84,6 +87,10 @@ class Settings:
     sf_instance_url: str = ""
     sf_api_version: str | None = None
     sf_token_set: bool = False
+    glue_database_prefix: str | None = None
+    """Prefix of the Glue databases (``<prefix><subject>``); None: Glue is off. On when the
+    warehouse is on S3 (default prefix ``lakehouse_``) or ``LAKEHOUSE_GLUE_DATABASE_PREFIX``
+    is set."""
 
     def store_urls(self) -> dict[str, str]:
         """The object stores in use, by name (``lake``, ``replica``, ...)."""
@@ -107,6 +114,12 @@ class Settings:
             raise SettingsError(
                 f"LAKEHOUSE_EXECUTOR={executor!r} is not an executor; use one of "
                 f"{', '.join(EXECUTORS)}"
+            )
+        glue_prefix = env.get(GLUE_PREFIX_ENV)
+        if glue_prefix and not re.fullmatch(r"[a-z0-9_]+", glue_prefix):
+            raise SettingsError(
+                f"{GLUE_PREFIX_ENV}={glue_prefix!r}: Athena database names take lower-case "
+                "letters, digits and '_' only"
             )
         home = Path(env.get("LAKEHOUSE_HOME", ".lakehouse")).resolve()
         defaults = {k: v and v.format(home=home) for k, v in _DEFAULTS[profile].items()}
@@ -133,6 +146,8 @@ class Settings:
             sf_instance_url=env.get(SF_INSTANCE_ENV, ""),
             sf_api_version=env.get(SF_API_VERSION_ENV) or None,
             sf_token_set=bool(env.get(SF_TOKEN_ENV)),
+            glue_database_prefix=glue_prefix
+            or (GLUE_DEFAULT_PREFIX if url("warehouse").startswith("s3://") else None),
         )
 
 

@@ -25,7 +25,7 @@ STORAGE_VERSION = "v1.0.0"
 class View:
     schema: str
     name: str
-    source: str  # URL of a Parquet file, or a glob over a partitioned projection's files
+    source: str | tuple[str, ...]  # URL(s) of the Parquet files, or a glob over them
     description: str | None = None
 
 
@@ -47,9 +47,12 @@ def publish_catalog(url: str, views: Sequence[View], sources: Iterable[Store]) -
             for view in views:
                 qualified = f'cat."{view.schema}"."{view.name}"'
                 con.execute(f'CREATE SCHEMA IF NOT EXISTS cat."{view.schema}"')
+                sources = [view.source] if isinstance(view.source, str) else view.source
+                files = ", ".join(map(sql_string, sources))
+                # Partition folders (``dt=2026-03-02``) are string columns, as in Glue.
                 con.execute(
-                    f"CREATE VIEW {qualified} AS "
-                    f"SELECT * FROM read_parquet({sql_string(view.source)})"
+                    f"CREATE VIEW {qualified} AS SELECT * FROM "
+                    f"read_parquet([{files}], hive_types_autocast = false)"
                 )
                 if view.description:
                     con.execute(

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 import dagster as dg
 import pyarrow as pa
 
-from lakehouse.components.resources.stores import ObjectStore, warehouse_file_key
-from lakehouse.storage.parquet import cursor_of, read_parquet, with_cursors
+from lakehouse.components.resources.stores import ObjectStore, asset_key_to_store_key
+from lakehouse.storage.parquet import cursor_of, with_cursors
+from lakehouse.storage.projections import current_key, read_current
 from lakehouse.storage.quarantine import quarantine
 from lakehouse.storage.store import Store
 from lakehouse.warehouse.current_state import BadBatch, read_batch
@@ -119,10 +120,10 @@ def _previous_result(
     context: dg.AssetExecutionContext, config: IncrementalConfig, warehouse: Store
 ) -> pa.Table | None:
     """The asset's last stored result, or None (first run, or a full refresh)."""
-    state_file = warehouse_file_key(context.asset_key)
-    if config.full_refresh or not warehouse.exists(state_file):
+    prefix = asset_key_to_store_key(context.asset_key)
+    if config.full_refresh or current_key(warehouse, prefix) is None:
         return None
-    return read_parquet(warehouse, state_file)
+    return read_current(warehouse, prefix)
 
 
 def _new_batches(

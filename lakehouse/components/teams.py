@@ -50,7 +50,7 @@ FALLBACK_OWNERS = ["team:platform"]
 
 
 def team_key(team: str, name: str) -> dg.AssetKey:
-    """``warehouse/teams/<team>/<name>``: stored at ``teams/<team>/<name>.parquet``."""
+    """``warehouse/teams/<team>/<name>``: stored under ``teams/<team>/<name>/``."""
     return dg.AssetKey(["warehouse", "teams", team, name])
 
 

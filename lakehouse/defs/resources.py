@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from lakehouse.components.resources.glue import GlueCatalogResource
 from lakehouse.components.resources.platform_db import PlatformDB
 from lakehouse.components.resources.stores import CatalogFile, ObjectStore, ParquetIOManager
 from lakehouse.settings import PLATFORM_DB_ENV, Settings
@@ -15,13 +16,15 @@ def resources() -> dg.Definitions:
         if settings.platform_db_url_set
         else settings.platform_db_url
     )
+    glue = GlueCatalogResource(database_prefix=settings.glue_database_prefix)
     return dg.Definitions(
         resources={
             "platform_db": PlatformDB(url=platform_db_url),
             **{
                 name: ObjectStore(url=url, name=name) for name, url in settings.store_urls().items()
             },
-            "io_manager": ParquetIOManager(base_url=settings.warehouse_url),
+            "io_manager": ParquetIOManager(base_url=settings.warehouse_url, glue=glue),
+            "glue": glue,
             "catalog": CatalogFile(url=settings.catalog_url),
         }
     )

@@ -13,10 +13,17 @@ _lock = threading.Lock()
 _last_issued = datetime.min.replace(tzinfo=UTC)
 
 
-def new_batch_key(prefix: str, suffix: str = ".parquet") -> str:
-    """A key for a new batch under ``prefix``, later than any this process issued before."""
+def new_instant() -> datetime:
+    """Now (UTC), later than any instant this process issued before: keys made from it sort
+    in write order."""
     global _last_issued
     with _lock:
         now = max(datetime.now(UTC), _last_issued + timedelta(microseconds=1))
         _last_issued = now
+    return now
+
+
+def new_batch_key(prefix: str, suffix: str = ".parquet") -> str:
+    """A key for a new batch under ``prefix``, later than any this process issued before."""
+    now = new_instant()
     return f"{prefix}/dt={now:%Y-%m-%d}/{now:%Y%m%dT%H%M%S%fZ}{suffix}"

@@ -10,7 +10,8 @@ import pytest
 from lakehouse.components.incremental import LakeInput, incremental_asset
 from lakehouse.components.resources.stores import ObjectStore, ParquetIOManager
 from lakehouse.storage import Store
-from lakehouse.storage.parquet import read_parquet, write_parquet
+from lakehouse.storage.parquet import write_parquet
+from lakehouse.storage.projections import read_current
 
 KEY = dg.AssetKey(["warehouse", "test", "all_rows"])
 SCHEMA = pa.schema([pa.field("n", pa.int64(), nullable=False)])
@@ -60,7 +61,7 @@ def _batch(lake: Store, key: str, *values: int) -> None:
 
 
 def _stored(warehouse: Store) -> pa.Table:
-    return read_parquet(warehouse, "test/all_rows.parquet")
+    return read_current(warehouse, "test/all_rows")
 
 
 def test_each_lake_file_is_merged_once_and_the_cursors_travel_in_the_result(stores):
@@ -134,4 +135,4 @@ def test_a_result_written_with_the_single_cursor_of_earlier_releases_resumes_aft
     write_parquet(warehouse, "test/one.parquet", earlier)
     result = dg.materialize([asset], resources=_resources(lake, warehouse))
     assert result.success
-    assert read_parquet(warehouse, "test/one.parquet").column("n").to_pylist() == [1, 2]
+    assert read_current(warehouse, "test/one").column("n").to_pylist() == [1, 2]

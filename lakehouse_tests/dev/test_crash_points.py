@@ -28,6 +28,7 @@ from lakehouse.sources.events.publisher import Publisher
 from lakehouse.sources.events.schema import EVENT_TYPES
 from lakehouse.sources.machines.landing import CLAIMED_PREFIX, LAKE_PREFIX, MANIFEST
 from lakehouse.sources.platform.schema import TABLES
+from lakehouse.storage.projections import current_files, current_key
 from lakehouse.storage.store import Store
 from lakehouse_dev.simulate.platform import simulate
 from lakehouse_tests.conftest import PROJECT_ROOT
@@ -187,7 +188,9 @@ def test_killed_at_a_point_then_ticks_until_quiet_lose_and_double_nothing(
     # warehouse = source
     warehouse = Store(settings.warehouse_url)
     for table, ids in _source_rows(db_path).items():
-        projected = pq.read_table(warehouse.path(f"platform/{table}.parquet"), columns=["id"])
+        projected = pq.read_table(
+            warehouse.path(current_key(warehouse, f"platform/{table}")), columns=["id"]
+        )
         assert Counter(projected.column("id").to_pylist()) == Counter(ids), table
     # every landing file taken once, byte-equal to its manifest, parsed once
     assert landing.keys("machines") == [] and landing.keys(CLAIMED_PREFIX) == []
@@ -199,7 +202,9 @@ def test_killed_at_a_point_then_ticks_until_quiet_lose_and_double_nothing(
         data = lake.read_bytes(key)
         assert manifest[name]["sha256"] == hashlib.sha256(data).hexdigest(), key
         assert data.decode().splitlines() == MACHINE_FILES[name]
-    hourly = [pq.read_table(warehouse.path(k)) for k in warehouse.keys("machines/kpis_hourly")]
+    hourly = [
+        pq.read_table(warehouse.path(k)) for k in current_files(warehouse, "machines/kpis_hourly")
+    ]
     assert sum(sum(t.column("lines").to_pylist()) for t in hourly) == 5
     # every event once, the bus drained
     lake_ids = Counter(

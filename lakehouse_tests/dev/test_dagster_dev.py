@@ -11,12 +11,12 @@ import dagster as dg
 import pyarrow.compute as pc
 import pytest
 
-from lakehouse.components.resources.stores import warehouse_file_key
+from lakehouse.components.resources.stores import asset_key_to_store_key
 from lakehouse.defs.platform.keys import lake_key, state_key
 from lakehouse.defs.platform.kpis import kpi_key
 from lakehouse.settings import Settings
 from lakehouse.storage import Store
-from lakehouse.storage.parquet import read_parquet
+from lakehouse.storage.projections import current_key, read_current
 from lakehouse_dev.emulators.processes import (
     GENTLE,
     default_signals,
@@ -83,23 +83,23 @@ def _db_counts(settings: Settings) -> tuple[int, int, int, int]:
 
 
 def _projection_versions(warehouse: Store) -> dict[int, object] | None:
-    key = warehouse_file_key(state_key(TABLE))
-    if not warehouse.exists(key):
+    prefix = asset_key_to_store_key(state_key(TABLE))
+    if current_key(warehouse, prefix) is None:
         return None
-    rows = read_parquet(warehouse, key).select(["id", "updated_at"]).to_pylist()
+    rows = read_current(warehouse, prefix).select(["id", "updated_at"]).to_pylist()
     return {row["id"]: row["updated_at"] for row in rows}
 
 
-def _kpi_mtime(warehouse: Store) -> float | None:
-    path = Path(warehouse.path(warehouse_file_key(kpi_key(KPI))))
-    return path.stat().st_mtime if path.exists() else None
+def _kpi_version(warehouse: Store) -> str | None:
+    """The KPI's current file: each rewrite is a new, later-named version."""
+    return current_key(warehouse, asset_key_to_store_key(kpi_key(KPI)))
 
 
 def _kpi_counts(warehouse: Store) -> tuple[int, ...] | None:
-    key = warehouse_file_key(kpi_key(KPI))
-    if not warehouse.exists(key):
+    prefix = asset_key_to_store_key(kpi_key(KPI))
+    if current_key(warehouse, prefix) is None:
         return None
-    kpi = read_parquet(warehouse, key)
+    kpi = read_current(warehouse, prefix)
     cols = ("submitted", "approved", "declined", "pending")
     return tuple(int(pc.sum(kpi.column(c)).as_py() or 0) for c in cols)
 
@@ -162,7 +162,7 @@ def test_dagster_dev_daemon_carries_platform_activity_to_the_warehouse(settings,
             PHASE_TIMEOUT,
         )
         first = time.monotonic() - started
-        kpi_before = _kpi_mtime(warehouse)
+        kpi_before = _kpi_version(warehouse)
 
         # 2. New activity (new rows and updates of old ones) follows the same way, and the
         # automation sensor recomputes the KPI from the new projection.
@@ -173,7 +173,7 @@ def test_dagster_dev_daemon_carries_platform_activity_to_the_warehouse(settings,
         latency = _wait_until(
             {
                 "projection == database": lambda: _projection_versions(warehouse) == now,
-                "KPI rewritten": lambda: (_kpi_mtime(warehouse) or 0) > (kpi_before or 0),
+                "KPI rewritten": lambda: (_kpi_version(warehouse) or "") > (kpi_before or ""),
                 "KPI == database": lambda: _kpi_counts(warehouse) == counts,
             },
             proc,

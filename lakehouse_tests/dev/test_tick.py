@@ -7,12 +7,12 @@ import sys
 import time
 
 import dagster as dg
-import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
 from lakehouse.catalog.duckdb_file import open_catalog
 from lakehouse.cli import main
+from lakehouse.storage.projections import read_current
 from lakehouse.storage.store import Store
 from lakehouse_dev.tick import LAUNCHED_BY_TAG, TickError, exclusive, recover_orphans, tick
 from lakehouse_tests.conftest import PROJECT_ROOT, load_definitions
@@ -52,7 +52,7 @@ def test_waves_of_two_days_in_one_tick_give_both_days_kpis_and_views(settings, i
     assert runs and all(r.status == "SUCCESS" for r in runs), [r.summary_line() for r in runs]
     warehouse = Store(settings.warehouse_url)
     for day, lines in (("2026-03-02", 2), ("2026-03-03", 3)):
-        daily = pq.read_table(warehouse.path(f"machines/kpis_daily/{day}.parquet"))
+        daily = read_current(warehouse, f"machines/kpis_daily/dt={day}")
         assert sum(daily.column("lines").to_pylist()) == lines, day
     with open_catalog(settings.catalog_url, [warehouse]) as con:
         days = con.execute(

@@ -10,7 +10,7 @@ from lakehouse.components.resources.stores import ObjectStore
 from lakehouse.replica.replicate import reconcile, replicate_missing, replicate_new
 from lakehouse.storage import Store
 from lakehouse.storage.batches import new_batch_key
-from lakehouse.storage.parquet import read_parquet
+from lakehouse.storage.projections import read_current
 from lakehouse.storage.store import StoreUnavailable
 from lakehouse_dev.simulate.platform import simulate
 from lakehouse_tests.conftest import load_definitions
@@ -162,7 +162,7 @@ def test_switchover_carries_on_without_reprocessing(settings, cloud_env, monkeyp
         assert all(run.status == "SUCCESS" for run in tick(WORKSPACE, instance))
 
     warehouse = Store(f"{cloud_env.az_url}/warehouse")
-    state = by_id(read_parquet(warehouse, "platform/applications.parquet"))
+    state = by_id(read_current(warehouse, "platform/applications"))
     assert state == db_rows(settings.platform_db_url, "applications")
     assert reconcile(Store(s3), Store(az), repair=False).in_sync
     for table, counts in _merged_files(instance).items():

@@ -3,9 +3,15 @@
 import dagster as dg
 import pyarrow as pa
 from pydantic import Field, PrivateAttr
-from upath import UPath
 
-from lakehouse.storage.parquet import column_description, read_parquet, write_parquet
+from lakehouse.components.resources.glue import GlueCatalogResource
+from lakehouse.storage.parquet import column_description
+from lakehouse.storage.projections import (
+    partition_prefix,
+    read_current,
+    remove_old_versions,
+    write_version,
+)
 from lakehouse.storage.store import Store
 
 
@@ -45,11 +51,6 @@ def asset_key_to_store_key(asset_key: dg.AssetKey) -> str:
     return "/".join(asset_key.path[1:])
 
 
-def warehouse_file_key(asset_key: dg.AssetKey) -> str:
-    """The store key of an unpartitioned asset's Parquet file."""
-    return asset_key_to_store_key(asset_key) + _ParquetIOManager.extension
-
-
 PREVIEW_ROWS = 5
 
 
@@ -71,45 +72,56 @@ def table_metadata(table: pa.Table) -> dict[str, dg.MetadataValue]:
     }
 
 
-class _ParquetIOManager(dg.UPathIOManager):
-    extension = ".parquet"
+class _ParquetIOManager(dg.IOManager):
+    def __init__(self, store: Store, glue: GlueCatalogResource):
+        self._store, self._glue = store, glue
 
-    def __init__(self, store: Store):
-        super().__init__(base_path=UPath(store.url))
-        self._store = store
-
-    def get_asset_relative_path(self, context: dg.InputContext | dg.OutputContext) -> UPath:
-        return UPath(asset_key_to_store_key(context.asset_key))
-
-    def _key(self, path: UPath) -> str:
-        return str(path)[len(str(self._base_path)) + 1 :]
-
-    def dump_to_path(self, context: dg.OutputContext, obj: pa.Table, path: UPath) -> None:
+    def handle_output(self, context: dg.OutputContext, obj: pa.Table | None) -> None:
+        if obj is None:
+            return
         table = (
             obj if isinstance(obj, pa.Table) else pa.Table.from_pandas(obj, preserve_index=False)
         )
-        write_parquet(self._store, self._key(path), table)
-        context.add_output_metadata(table_metadata(table))
+        relative = asset_key_to_store_key(context.asset_key)
+        prefix = (
+            partition_prefix(relative, context.asset_partition_key)
+            if context.has_asset_partitions
+            else relative
+        )
+        key = write_version(self._store, prefix, table)
+        metadata = {**table_metadata(table), "path": dg.MetadataValue.path(self._store.uri(key))}
+        # In the same step as the write: the catalog never lags the files it points at.
+        registered = self._glue.register(
+            context.asset_key, context.asset_spec, self._store, relative, table.schema
+        )
+        if registered is not None:
+            metadata["glue_table"] = registered.table
+            metadata["glue_change"] = registered.action
+        remove_old_versions(self._store, prefix)
+        context.add_output_metadata(metadata)
 
-    def load_from_path(self, context: dg.InputContext, path: UPath) -> pa.Table:
-        return read_parquet(self._store, self._key(path))
-
-    def make_directory(self, path: UPath) -> None:
-        """Directories are made by the atomic writer where the backend has them."""
-
-    def path_exists(self, path: UPath) -> bool:
-        return self._store.exists(self._key(path))
+    def load_input(self, context: dg.InputContext) -> pa.Table | dict[str, pa.Table]:
+        relative = asset_key_to_store_key(context.asset_key)
+        if not context.has_asset_partitions:
+            return read_current(self._store, relative)
+        keys = context.asset_partition_keys
+        tables = {k: read_current(self._store, partition_prefix(relative, k)) for k in keys}
+        return tables[keys[0]] if len(keys) == 1 else tables
 
 
 class ParquetIOManager(dg.ConfigurableIOManagerFactory):
     """Stores asset outputs (Arrow tables or DataFrames) as Parquet under ``base_url``.
 
-    An asset ``warehouse/<subject>/<name>`` lands at ``<base_url>/<subject>/<name>.parquet``;
-    a partitioned one at ``<base_url>/<subject>/<name>/<partition>.parquet``. Writes are
-    atomic; each materialisation records row count, schema, path and a preview.
+    An asset ``warehouse/<subject>/<name>`` is written whole as a new version under
+    ``<base_url>/<subject>/<name>/``, a partition under ``.../dt=<partition>/`` (layout:
+    :mod:`lakehouse.storage.projections`), registered in Glue in the same step when Glue is
+    on. Each materialisation records row count, schema, path and a preview.
     """
 
     base_url: str = Field(description="Root URL of the warehouse store")
+    glue: GlueCatalogResource | None = Field(
+        default=None, description="Where writes are registered (none: Glue is off)"
+    )
 
     def create_io_manager(self, context: dg.InitResourceContext) -> _ParquetIOManager:
-        return _ParquetIOManager(Store(self.base_url))
+        return _ParquetIOManager(Store(self.base_url), self.glue or GlueCatalogResource())

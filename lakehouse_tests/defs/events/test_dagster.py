@@ -17,7 +17,7 @@ from lakehouse.sources.events.buses import bus_from_url
 from lakehouse.sources.events.schema import EVENT_TYPES
 from lakehouse.sources.events.writer import write_heartbeat
 from lakehouse.storage import Store
-from lakehouse.storage.parquet import read_parquet
+from lakehouse.storage.projections import read_current
 from lakehouse_dev.simulate.events import publish_platform_events
 from lakehouse_dev.simulate.platform import simulate
 from lakehouse_dev.tick import tick
@@ -72,13 +72,13 @@ def expected_funded_volume(db: str) -> dict:
 
 
 def funnel(warehouse: Store) -> dict:
-    table = read_parquet(warehouse, "events/application_funnel.parquet").to_pylist()
+    table = read_current(warehouse, "events/application_funnel").to_pylist()
     names = ("submitted", "decided", "approved", "declined", "funded")
     return {r["hour"]: tuple(r[n] for n in names) for r in table}
 
 
 def funded_volume(warehouse: Store) -> dict:
-    table = read_parquet(warehouse, "events/funded_volume.parquet").to_pylist()
+    table = read_current(warehouse, "events/funded_volume").to_pylist()
     return {
         (r["event_date"], r["currency"]): (r["trades_funded"], r["advance_volume"], r["fee_amount"])
         for r in table

@@ -14,6 +14,7 @@ import pytest
 from lakehouse.components.resources.stores import ObjectStore
 from lakehouse.sources.machines import landing as landing_mod
 from lakehouse.sources.machines.landing import CLAIMED_PREFIX, LAKE_PREFIX, MANIFEST, take_wave
+from lakehouse.storage.projections import read_current
 from lakehouse.storage.store import Store
 from lakehouse.warehouse.machine_waves import kpis, parse_wave, rejected_key
 from lakehouse_dev.simulate.machines import Quirks, generate
@@ -223,8 +224,8 @@ def test_end_to_end_through_tick(settings, instance):
     )
     assert any("warehouse/machines/kpis_daily" in r.asset_keys for r in by_sensor["automation"])
     warehouse, lake = Store(settings.warehouse_url), Store(settings.lake_url)
-    hourly = pq.read_table(warehouse.path("machines/kpis_hourly/2026-03-02T08.parquet"))
-    daily = pq.read_table(warehouse.path("machines/kpis_daily/2026-03-02.parquet"))
+    hourly = read_current(warehouse, "machines/kpis_hourly/dt=2026-03-02T08")
+    daily = read_current(warehouse, "machines/kpis_daily/dt=2026-03-02")
     rejected = sum(
         pq.read_table(lake.path(k)).num_rows
         for k in lake.keys("quarantine/machines/rejected_lines/wave=2026-03-02T08")

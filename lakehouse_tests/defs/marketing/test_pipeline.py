@@ -13,7 +13,7 @@ from lakehouse.components.resources.google_analytics import GoogleAnalyticsResou
 from lakehouse.components.resources.salesforce import SalesforceResource
 from lakehouse.components.resources.stores import ObjectStore
 from lakehouse.storage import Store
-from lakehouse.storage.parquet import read_parquet
+from lakehouse.storage.projections import read_current
 from lakehouse.warehouse.company_matching import with_company_keys
 from lakehouse_dev.fake_apis import FakeAPIs, simulate_marketing
 from lakehouse_dev.simulate.platform import simulate
@@ -65,7 +65,7 @@ def apis(unconfigured, monkeypatch):
 
 
 def _state(settings, name: str) -> pa.Table:
-    return read_parquet(Store(settings.warehouse_url), f"marketing/{name}.parquet")
+    return read_current(Store(settings.warehouse_url), f"marketing/{name}")
 
 
 def _expected_records(fake: FakeAPIs, sobject: str) -> dict[str, tuple]:

@@ -13,6 +13,7 @@ from lakehouse.defs.platform.sources import platform_watermarks
 from lakehouse.storage import Store
 from lakehouse.storage.batches import new_batch_key
 from lakehouse.storage.parquet import read_parquet, write_parquet
+from lakehouse.storage.projections import read_current
 from lakehouse_dev.simulate.platform import simulate
 from lakehouse_tests.defs.platform.helpers import by_id, db_rows, materialize
 
@@ -84,9 +85,9 @@ def test_bad_lake_files_are_quarantined_and_good_ones_still_flow(settings, defs,
         assert lake.exists(f"quarantine/{key}") and not lake.exists(key)
 
     # The good batch was merged: the warehouse equals the database; other tables flowed too.
-    state = by_id(read_parquet(warehouse, f"platform/{TABLE}.parquet"))
+    state = by_id(read_current(warehouse, f"platform/{TABLE}"))
     assert state == db_rows(settings.platform_db_url, TABLE)
-    trades = by_id(read_parquet(warehouse, "platform/trades.parquet"))
+    trades = by_id(read_current(warehouse, "platform/trades"))
     assert trades == db_rows(settings.platform_db_url, "trades")
 
     # The next run has nothing left to reject and succeeds.
@@ -103,7 +104,7 @@ def test_a_quarantined_newest_batch_is_extracted_again(settings, defs, instance,
         defs, instance, f"warehouse/platform/{TABLE}", raise_on_error=False
     ).success
     materialize(defs, instance, f"lake/platform/{TABLE}", f"warehouse/platform/{TABLE}")
-    state = by_id(read_parquet(warehouse, f"platform/{TABLE}.parquet"))
+    state = by_id(read_current(warehouse, f"platform/{TABLE}"))
     assert state == db_rows(settings.platform_db_url, TABLE)
 
 

@@ -11,6 +11,8 @@ import pyarrow.parquet as pq
 import sqlalchemy as sa
 
 from lakehouse.definitions import unpartitioned_assets
+from lakehouse.storage.projections import current_key
+from lakehouse.storage.store import Store
 from lakehouse_dev.simulate.platform import simulate
 from lakehouse_tests.defs.platform.helpers import materialize
 
@@ -31,7 +33,8 @@ def test_catalog_has_a_view_per_projection_with_the_projection_rows(settings, de
         expected = {("_".join(k.path[1:-1]), k.path[-1]): k for k in projections}
         assert set(views) == set(expected)
         for (schema, name), key in expected.items():
-            parquet = settings.home / "warehouse" / ("/".join(key.path[1:]) + ".parquet")
+            warehouse = Store(settings.warehouse_url)
+            parquet = warehouse.path(current_key(warehouse, "/".join(key.path[1:])))
             (count,) = con.execute(f'SELECT count(*) FROM "{schema}"."{name}"').fetchone()
             assert count == pq.read_metadata(parquet).num_rows
             assert views[(schema, name)], f"{schema}.{name} has no description"
@@ -51,7 +54,10 @@ def test_catalog_has_a_view_per_projection_with_the_projection_rows(settings, de
         text=True,
         check=True,
     )
-    expected = pq.read_metadata(settings.home / "warehouse/origination/applications_daily.parquet")
+    warehouse = Store(settings.warehouse_url)
+    expected = pq.read_metadata(
+        warehouse.path(current_key(warehouse, "origination/applications_daily"))
+    )
     assert int(out.stdout.strip()) == expected.num_rows
 
 

@@ -6,6 +6,7 @@ import pytest
 
 from lakehouse.storage import Store
 from lakehouse.storage.parquet import read_parquet
+from lakehouse.storage.projections import read_current
 from lakehouse_dev.simulate.platform import simulate
 from lakehouse_tests.conftest import load_definitions
 from lakehouse_tests.defs.platform.helpers import by_id, db_rows, materialize
@@ -70,7 +71,7 @@ def test_updated_row_is_a_new_version_in_the_lake_and_latest_in_the_warehouse(
     ]
     assert [v["status"] for v in versions] == ["submitted", now[decided[0]]["status"]]
 
-    state = by_id(read_parquet(Store(settings.warehouse_url), f"platform/{TABLE}.parquet"))
+    state = by_id(read_current(Store(settings.warehouse_url), f"platform/{TABLE}"))
     assert state == now  # the warehouse equals the database, row for row, value for value
 
 
@@ -96,7 +97,7 @@ def test_every_table_projection_equals_the_database(settings, platform_url, inst
         if key.path[0] != "warehouse":
             continue
         table = key.path[-1]
-        assert by_id(read_parquet(warehouse, f"platform/{table}.parquet")) == db_rows(url, table)
+        assert by_id(read_current(warehouse, f"platform/{table}")) == db_rows(url, table)
 
 
 def _platform_keys(defs: dg.Definitions) -> list[dg.AssetKey]:

@@ -7,7 +7,7 @@ import pytest
 
 from lakehouse.catalog.duckdb_file import open_catalog
 from lakehouse.defs.teams.underwriting.assets import FEATURES, MODEL, QUALITY_CHECK, SCORES
-from lakehouse.storage.parquet import read_parquet
+from lakehouse.storage.projections import read_current
 from lakehouse.storage.store import Store
 from lakehouse_dev.simulate.platform import simulate
 from lakehouse_tests.conftest import load_definitions
@@ -31,11 +31,11 @@ def test_applications_are_scored_and_rescored_when_new_data_arrives(settings, in
 
     # Written by the platform's IO manager under teams/underwriting/ in the warehouse store.
     warehouse = Store(settings.warehouse_url)
-    assert {k for k in warehouse.keys("teams/underwriting")} == {
-        f"teams/underwriting/{name}.parquet"
+    assert {k.rsplit("/", 2)[0] for k in warehouse.keys("teams/underwriting")} == {
+        f"teams/underwriting/{name}"
         for name in ("application_features", "risk_model", "application_scores")
     }
-    scores = read_parquet(warehouse, "teams/underwriting/application_scores.parquet")
+    scores = read_current(warehouse, "teams/underwriting/application_scores")
     applications = db_rows(url, "applications")
     assert sorted(scores.column("application_id").to_pylist()) == sorted(applications)
     assert pc.min(scores.column("score")).as_py() > 0 and pc.max(scores["score"]).as_py() < 1
@@ -69,5 +69,5 @@ def test_applications_are_scored_and_rescored_when_new_data_arrives(settings, in
     assert requested.get_num_requested(MODEL) == 0
 
     materialize(defs, instance, *TEAM[:1], TEAM[2])
-    rescored = read_parquet(warehouse, "teams/underwriting/application_scores.parquet")
+    rescored = read_current(warehouse, "teams/underwriting/application_scores")
     assert rescored.num_rows == len(db_rows(url, "applications")) > len(applications)
