@@ -27,10 +27,11 @@ _LEGACY_CURSOR = "lake_cursor"  # one-input results written before the cursors w
 
 @dataclass(frozen=True)
 class LakeInput:
-    """A lake prefix an incremental asset reads, and the schema its batches must have."""
+    """A lake prefix an incremental asset reads, and the schema its batches must have (None:
+    each batch carries its own, e.g. a source table whose columns evolve)."""
 
     prefix: str
-    schema: pa.Schema
+    schema: pa.Schema | None
 
 
 Batches = Mapping[str, Mapping[str, pa.Table]]

@@ -1,0 +1,84 @@
+"""Database column types -> exact Arrow types, and which type changes widen safely."""
+
+import json
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+import pyarrow as pa
+import sqlalchemy as sa
+
+MAX_DECIMAL128 = 38
+
+
+def arrow_type(column_type: sa.types.TypeEngine) -> pa.DataType:
+    """The Arrow type holding every value of ``column_type`` exactly.
+
+    Integers of any width -> int64; decimals with precision -> decimal(p, s) (a numeric
+    without precision -> string, its exact text); floats -> float64; text, enums, JSON and
+    UUID -> string; binary -> binary; booleans -> bool; date -> date32; time -> time64[us];
+    timestamps -> timestamp[us] (with time zone: timestamp[us, UTC]); intervals ->
+    duration[us]. Anything else is kept as its text.
+    """
+    t = column_type
+    if isinstance(t, sa.Boolean):
+        return pa.bool_()
+    if isinstance(t, sa.Integer):
+        return pa.int64()
+    if isinstance(t, sa.Float):
+        return pa.float64()
+    if isinstance(t, sa.Numeric):
+        if t.precision is None:
+            return pa.string()
+        scale = t.scale or 0
+        if t.precision <= MAX_DECIMAL128:
+            return pa.decimal128(t.precision, scale)
+        return pa.decimal256(t.precision, scale)
+    if isinstance(t, sa.DateTime):
+        return pa.timestamp("us", tz="UTC" if t.timezone else None)
+    if isinstance(t, sa.Date):
+        return pa.date32()
+    if isinstance(t, sa.Time):
+        return pa.time64("us")
+    if isinstance(t, sa.Interval):
+        return pa.duration("us")
+    if isinstance(t, sa.types._Binary):
+        return pa.binary()
+    return pa.string()
+
+
+def converter(column_type: sa.types.TypeEngine, target: pa.DataType) -> Callable[[Any], Any]:
+    """A function turning a driver value into one ``pa.array(..., type=target)`` accepts."""
+    if target == pa.string():
+        if isinstance(column_type, sa.JSON):
+            return lambda v: v if v is None or isinstance(v, str) else json.dumps(v, sort_keys=True)
+        return lambda v: v if v is None or isinstance(v, str) else _text(v)
+    if pa.types.is_time(target):  # MySQL drivers return TIME as a timedelta
+        return lambda v: (datetime.min + v).time() if isinstance(v, timedelta) else v
+    if target == pa.binary():
+        return lambda v: bytes(v) if isinstance(v, memoryview | bytearray) else v
+    return lambda v: v
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return str(value)
+
+
+def widens(old: pa.DataType, new: pa.DataType) -> bool:
+    """Whether every value of ``old`` is exactly a value of ``new`` (a safe type change)."""
+    if old == new:
+        return True
+    if pa.types.is_integer(old) and pa.types.is_decimal(new):
+        return new.precision - new.scale >= 19
+    if pa.types.is_decimal(old) and pa.types.is_decimal(new):
+        return new.scale >= old.scale and new.precision - new.scale >= old.precision - old.scale
+    if pa.types.is_integer(old) and pa.types.is_integer(new):
+        return new.bit_width >= old.bit_width
+    if pa.types.is_date(old) and pa.types.is_timestamp(new):
+        return new.tz is None
+    return False
