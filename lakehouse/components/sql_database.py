@@ -279,7 +279,7 @@ def changes_sensor(source: SqlDatabase, tables: list[_Table]) -> dg.SensorDefini
         default_status=dg.DefaultSensorStatus.RUNNING,
         required_resource_keys={source.resource_key, "lake"},
     )
-    def _sensor(context: dg.SensorEvaluationContext):
+    def _sensor(context: dg.SensorEvaluationContext, **_resources):  # read from the context
         db: SqlDatabaseResource = getattr(context.resources, source.resource_key)
         lake: ObjectStore = context.resources.lake
         observed: dict[str, str] = json.loads(context.cursor) if context.cursor else {}

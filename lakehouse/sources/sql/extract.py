@@ -46,6 +46,7 @@ from lakehouse.storage.store import Store
 CHUNK_ROWS = 50_000
 DELETED, HASH = "_deleted", "_hash"
 INTERNAL = (DELETED, HASH)
+BAD_VALUE = (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, ValueError, TypeError)
 
 
 @dataclass
@@ -109,7 +110,7 @@ def extract(
         _incremental(conn, spec, lake, prefix, newest, lookback_seconds, chunk_rows, writer)
         if check_deletes and newest is not None:
             live = _live_keys(lake, prefix, spec)
-            gone = live.keys() - set(_source_keys(conn, spec, chunk_rows))
+            gone = live.keys() - set(_source_keys(conn, spec, chunk_rows)) - writer.rejected_keys
             writer.tombstones(gone)
     else:
         _snapshot(conn, spec, lake, prefix, chunk_rows, writer)
@@ -169,7 +170,7 @@ def _snapshot(conn, spec, lake, prefix, chunk_rows, writer) -> None:
         table = table.filter(pa.array(keep, pa.bool_()))
         if table.num_rows:
             writer.write(table)
-    writer.tombstones(state.keys() - seen)
+    writer.tombstones(state.keys() - seen - writer.rejected_keys)
 
 
 class _Writer:
@@ -179,6 +180,7 @@ class _Writer:
         self.lake, self.prefix, self.spec, self.schema, self.done = lake, prefix, spec, schema, done
         self.converters = [converter(c.sa_type, c.type) for c in spec.columns]
         self.watermark = self.pending_watermark = None
+        self.rejected_keys: set[tuple] = set()  # rows quarantined: not deleted, only unreadable
         self.pending: pa.Table | None = None  # held back: the last batch carries the signature
 
     def arrow(self, rows: Sequence[Sequence], hashes: list[str] | None = None) -> pa.Table:
@@ -187,12 +189,11 @@ class _Writer:
         columns = list(zip(*rows, strict=True)) if rows else [() for _ in self.spec.columns]
         arrays, bad = [], {}
         for col, values, conv in zip(self.spec.columns, columns, self.converters, strict=True):
-            values = [conv(v) for v in values]
             try:
-                arrays.append(pa.array(values, type=col.type))
-            except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, ValueError) as exc:
+                arrays.append(pa.array([conv(v) for v in values], type=col.type))
+            except BAD_VALUE as exc:
                 arrays.append(None)
-                bad.update(_bad_values(col, values, exc))
+                bad.update(_bad_values(col, conv, values, exc))
         if bad:
             self._quarantine(rows, bad)
             good = [i for i in range(len(rows)) if i not in bad]
@@ -209,6 +210,7 @@ class _Writer:
         lines = []
         for i, (column, reason) in bad.items():
             row = dict(zip(names, rows[i], strict=True))
+            self.rejected_keys.add(self._key_of(row))
             key = {k: _jsonable(row[k]) for k in self.spec.key}
             lines.append(
                 {"table": self.spec.label, "key": key, "column": column, "reason": reason}
@@ -219,6 +221,18 @@ class _Writer:
         with quarantined_file(self.lake, target, reason, source=self.spec.label) as f:
             f.write("".join(json.dumps(line, sort_keys=True) + "\n" for line in lines).encode())
         self.done.quarantined.append(target)
+
+    def _key_of(self, row: dict) -> tuple:
+        """The row's key as the lake holds it (a raw value that does not convert stays raw)."""
+        key = []
+        for name in self.spec.key:
+            i = [c.name for c in self.spec.columns].index(name)
+            col, conv = self.spec.columns[i], self.converters[i]
+            try:
+                key.append(pa.array([conv(row[name])], type=col.type).to_pylist()[0])
+            except BAD_VALUE:
+                key.append(row[name])
+        return tuple(key)
 
     def tombstones(self, keys) -> None:
         keys = sorted(keys, key=_sortable)
@@ -262,13 +276,13 @@ class _Writer:
         self.pending = None
 
 
-def _bad_values(col: Column, values: list, exc: Exception) -> dict[int, tuple[str, str]]:
+def _bad_values(col: Column, conv, values, exc: Exception) -> dict[int, tuple[str, str]]:
     bad = {}
     for i, value in enumerate(values):
         try:
-            pa.array([value], type=col.type)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, ValueError) as one:
-            bad[i] = (col.name, f"{value!r} is not a {col.type}: {one}")
+            pa.array([conv(value)], type=col.type)
+        except BAD_VALUE as one:
+            bad[i] = (col.name, f"{value!r} does not fit {col.type}: {one}")
     return bad or {i: (col.name, str(exc)) for i in range(len(values))}
 
 
@@ -349,8 +363,12 @@ def _evolution(spec: TableSpec, lake_schema: pa.Schema | None) -> list[str]:
     return [n for n in lake_schema.names if n not in now and n not in INTERNAL]
 
 
-def _columns(spec: TableSpec) -> list[sa.Column]:
-    return [spec.table.c[c.original] for c in spec.columns]
+def _columns(spec: TableSpec) -> list[sa.ColumnElement]:
+    """The table's columns, read raw (see :func:`lakehouse.sources.sql.types.converter`)."""
+    return [
+        sa.type_coerce(spec.table.c[c.original], sa.types.NullType()).label(c.original)
+        for c in spec.columns
+    ]
 
 
 def _ordered(spec: TableSpec, query: sa.Select) -> sa.Select:
@@ -365,7 +383,9 @@ def _stream(conn: sa.Connection, query, chunk_rows: int = CHUNK_ROWS) -> Iterato
 def _source_keys(conn: sa.Connection, spec: TableSpec, chunk_rows: int) -> Iterator[tuple]:
     key_columns = [c for c in spec.columns if c.name in spec.key]
     key_columns.sort(key=lambda c: spec.key.index(c.name))
-    query = sa.select(*(spec.table.c[c.original] for c in key_columns))
+    query = sa.select(
+        *(sa.type_coerce(spec.table.c[c.original], sa.types.NullType()) for c in key_columns)
+    )
     for rows in _stream(conn, query, chunk_rows):
         arrays = [
             pa.array([converter(c.sa_type, c.type)(v) for v in values], type=c.type)

@@ -3,7 +3,8 @@
 import json
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import pyarrow as pa
@@ -49,16 +50,55 @@ def arrow_type(column_type: sa.types.TypeEngine) -> pa.DataType:
 
 
 def converter(column_type: sa.types.TypeEngine, target: pa.DataType) -> Callable[[Any], Any]:
-    """A function turning a driver value into one ``pa.array(..., type=target)`` accepts."""
+    """A function turning a raw driver value into one ``pa.array(..., type=target)`` accepts.
+
+    Values are read raw (no SQLAlchemy result processing), so a value a loosely typed database
+    holds against its declared type (SQLite: text in a NUMERIC column) reaches this function
+    and fails here, for that value only, instead of failing the whole read."""
     if target == pa.string():
         if isinstance(column_type, sa.JSON):
             return lambda v: v if v is None or isinstance(v, str) else json.dumps(v, sort_keys=True)
         return lambda v: v if v is None or isinstance(v, str) else _text(v)
-    if pa.types.is_time(target):  # MySQL drivers return TIME as a timedelta
-        return lambda v: (datetime.min + v).time() if isinstance(v, timedelta) else v
+    if pa.types.is_timestamp(target):
+        return _timestamp
+    if pa.types.is_date(target):
+        return lambda v: date.fromisoformat(v[:10]) if isinstance(v, str) else v
+    if pa.types.is_time(target):  # MySQL drivers return TIME as a timedelta, SQLite as text
+        return _time
+    if pa.types.is_decimal(target):
+        return _decimal
+    if target == pa.bool_():
+        return lambda v: bool(v) if isinstance(v, int) else v
     if target == pa.binary():
         return lambda v: bytes(v) if isinstance(v, memoryview | bytearray) else v
-    return lambda v: v
+    return _identity
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+def _timestamp(value: Any) -> Any:
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
+def _time(value: Any) -> Any:
+    if isinstance(value, timedelta):
+        return (datetime.min + value).time()
+    return time.fromisoformat(value) if isinstance(value, str) else value
+
+
+def _decimal(value: Any) -> Any:
+    if value is None or isinstance(value, Decimal):
+        return value
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    if isinstance(value, int):
+        return Decimal(value)
+    try:
+        return Decimal(value)
+    except (InvalidOperation, TypeError) as exc:
+        raise ValueError(f"{value!r} is not a number") from exc
 
 
 def _text(value: Any) -> str:
