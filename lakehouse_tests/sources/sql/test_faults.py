@@ -14,7 +14,8 @@ from lakehouse.storage.store import Store
 from lakehouse_tests.sources.sql.helpers import source_defs
 
 DDL = [
-    'CREATE TABLE "Rate" (id INTEGER PRIMARY KEY, value NUMERIC(10, 2), updated_at DATETIME NOT NULL)',
+    'CREATE TABLE "Rate" (id INTEGER PRIMARY KEY, value NUMERIC(10, 2), '
+    "updated_at DATETIME NOT NULL)",
     "CREATE TABLE note (code TEXT PRIMARY KEY, body TEXT)",
 ]
 
