@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from lakehouse.components.resources.platform_db import PlatformDB
+from lakehouse.components.resources.sql_database import SqlDatabaseResource
 from lakehouse.components.resources.stores import CatalogFile, ObjectStore, ParquetIOManager
 from lakehouse.settings import PLATFORM_DB_ENV, Settings
 
@@ -17,7 +17,7 @@ def resources() -> dg.Definitions:
     )
     return dg.Definitions(
         resources={
-            "platform_db": PlatformDB(url=platform_db_url),
+            "platform_db": SqlDatabaseResource(url=platform_db_url),
             **{
                 name: ObjectStore(url=url, name=name) for name, url in settings.store_urls().items()
             },

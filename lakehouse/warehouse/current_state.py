@@ -5,13 +5,15 @@ since (:mod:`lakehouse.components.incremental` keeps the cursor). A batch that i
 or breaks the table's schema is reported, never merged.
 """
 
+import json
 from collections.abc import Mapping, Sequence
 
 import duckdb
 import pyarrow as pa
 
+from lakehouse.sources.sql.types import widens
 from lakehouse.storage.duck import sql_string
-from lakehouse.storage.parquet import read_parquet
+from lakehouse.storage.parquet import cursor_of, read_parquet
 from lakehouse.storage.store import Store
 
 
@@ -41,19 +43,43 @@ class BadBatch(ValueError):
     """A lake batch that cannot be merged; the message says why."""
 
 
-def read_batch(lake: Store, key: str, schema: pa.Schema | None) -> pa.Table:
-    """Read a lake batch and check it against ``schema`` (None: a batch carries its own schema,
-    which may evolve); raise :class:`BadBatch` if it fails."""
+def read_batch(
+    lake: Store, key: str, schema: pa.Schema | None, evolving_from: pa.Schema | None = None
+) -> pa.Table:
+    """Read a lake batch and check it against ``schema``; with ``schema=None`` the batch
+    carries its own, which may have evolved from ``evolving_from`` (see
+    :func:`evolution_problem`). Raise :class:`BadBatch` if it fails."""
     try:
         table = read_parquet(lake, key)
     except (pa.ArrowException, OSError) as exc:
         raise BadBatch(f"not a readable Parquet file: {exc}") from exc
     if schema is None:
+        problem = evolution_problem(table, evolving_from)
+        if problem:
+            raise BadBatch(problem)
         return table
     problem = schema_problem(table, schema)
     if problem:
         raise BadBatch(problem)
     return table.select(schema.names).cast(schema)
+
+
+def evolution_problem(table: pa.Table, previous: pa.Schema | None) -> str | None:
+    """What makes ``table``, a batch whose schema may evolve, unfit: a null in a key column
+    (named in its ``primary_key`` metadata), or a column whose type cannot hold the values
+    ``previous`` had in it (columns may be added or dropped)."""
+    key = json.loads(cursor_of(table, "primary_key") or "[]")
+    for name in key:
+        if name not in table.column_names:
+            return f"key column {name!r} is missing"
+        if table.column(name).null_count:
+            return f"key column {name!r} has {table.column(name).null_count} null(s)"
+    for field in table.schema:
+        if previous is not None and field.name in previous.names:
+            old = previous.field(field.name).type
+            if not widens(old, field.type):
+                return f"column {field.name!r} is {field.type}, earlier batches have {old}"
+    return None
 
 
 def schema_problem(table: pa.Table, schema: pa.Schema) -> str | None:

@@ -27,9 +27,9 @@ from lakehouse.sources.events.buses import bus_from_url
 from lakehouse.sources.events.publisher import Publisher
 from lakehouse.sources.events.schema import EVENT_TYPES
 from lakehouse.sources.machines.landing import CLAIMED_PREFIX, LAKE_PREFIX, MANIFEST
-from lakehouse.sources.platform.schema import TABLES
 from lakehouse.storage.store import Store
 from lakehouse_dev.simulate.platform import simulate
+from lakehouse_dev.simulate.platform_schema import TABLES
 from lakehouse_tests.conftest import PROJECT_ROOT
 from lakehouse_tests.sources.events.conftest import sample_events
 from lakehouse_tests.sources.events.helpers import read_events

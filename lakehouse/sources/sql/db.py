@@ -2,6 +2,8 @@
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import quote
 
 import sqlalchemy as sa
 
@@ -17,11 +19,19 @@ def display_name(url: str | sa.URL) -> str:
     return sa.make_url(url).render_as_string(hide_password=True)
 
 
-def engine(url: str) -> sa.Engine:
+def engine(url: str, source: str = "source") -> sa.Engine:
+    """An engine for ``url``; a SQLite file is opened read-write, never created."""
     u = sa.make_url(url)
     backend = u.get_backend_name()
     if backend == "sqlite":
         args = {"timeout": CONNECT_TIMEOUT_S}
+        db = u.database
+        if db and db != ":memory:" and not db.startswith("file:"):
+            path = Path(db)
+            if not path.is_file():
+                raise SourceError(f"source {source}: database file {path} does not exist")
+            database = "file:" + quote(str(path.resolve()))
+            u = u.set(database=database, query={**u.query, "mode": "rw", "uri": "true"})
     elif backend in ("postgresql", "mysql", "mariadb"):
         args = {"connect_timeout": CONNECT_TIMEOUT_S}
     else:
@@ -33,7 +43,7 @@ def engine(url: str) -> sa.Engine:
 def connect(url: str, source: str) -> Iterator[sa.Connection]:
     """A connection to source ``source`` in one transaction (one consistent read where the
     database offers it); a failure to reach it raises :class:`SourceError`."""
-    eng = engine(url)
+    eng = engine(url, source)
     try:
         with eng.connect() as conn:
             yield conn

@@ -40,7 +40,7 @@ from lakehouse.sources.sql.tables import INCREMENTAL, Column, TableSpec
 from lakehouse.sources.sql.types import converter, widens
 from lakehouse.storage.batches import new_batch_key
 from lakehouse.storage.parquet import cursor_of, read_cursor, with_cursors, write_parquet
-from lakehouse.storage.quarantine import quarantined_file
+from lakehouse.storage.quarantine import quarantine, quarantined_file
 from lakehouse.storage.store import Store
 
 CHUNK_ROWS = 50_000
@@ -83,7 +83,10 @@ def signature(conn: sa.Connection, spec: TableSpec) -> str:
 def lake_signature(lake: Store, prefix: str) -> str | None:
     """The signature of the last completed extraction (None: never, or a run was killed)."""
     newest = lake.last(prefix)
-    return read_cursor(lake, newest, "signature") if newest else None
+    try:
+        return read_cursor(lake, newest, "signature") if newest else None
+    except (pa.ArrowException, OSError):
+        return None  # a corrupt newest batch: the extraction quarantines it
 
 
 # -- extraction -------------------------------------------------------------------------------
@@ -101,11 +104,11 @@ def extract(
 ) -> Extraction:
     """Write the table's changes since the lake's state as new batches (see the module)."""
     done = Extraction(signature=signature(conn, spec))
-    newest = lake.last(prefix)
-    lake_schema = _schema(lake, newest) if newest else None
+    newest, lake_schema = _newest_readable(lake, prefix, done)
     done.dropped_columns = _evolution(spec, lake_schema)
     schema = _batch_schema(spec)
     writer = _Writer(lake, prefix, spec, schema, done)
+    writer.recorded = cursor_of(lake_schema, "signature")
     if spec.mode == INCREMENTAL:
         _incremental(conn, spec, lake, prefix, newest, lookback_seconds, chunk_rows, writer)
         if check_deletes and newest is not None:
@@ -180,6 +183,7 @@ class _Writer:
         self.lake, self.prefix, self.spec, self.schema, self.done = lake, prefix, spec, schema, done
         self.converters = [converter(c.sa_type, c.type) for c in spec.columns]
         self.watermark = self.pending_watermark = None
+        self.recorded: str | None = None  # the signature the lake holds
         self.rejected_keys: set[tuple] = set()  # rows quarantined: not deleted, only unreadable
         self.pending: pa.Table | None = None  # held back: the last batch carries the signature
 
@@ -256,6 +260,9 @@ class _Writer:
         self.pending_watermark = self.watermark
 
     def finish(self) -> None:
+        """Write the last batch with the signature; nothing at all if nothing changed."""
+        if self.pending is None and not self.done.batches and self.recorded == self.done.signature:
+            return
         self._flush(last=True)
 
     def _flush(self, last: bool = False) -> None:
@@ -287,6 +294,18 @@ def _bad_values(col: Column, conv, values, exc: Exception) -> dict[int, tuple[st
 
 
 # -- the lake's own state ---------------------------------------------------------------------
+
+
+def _newest_readable(lake: Store, prefix: str, done: Extraction) -> tuple[str | None, pa.Schema]:
+    """The newest batch whose footer reads, and its schema: a corrupt newer one (a torn
+    upload) is quarantined with its reason, so the watermark falls back to the one before."""
+    while (newest := lake.last(prefix)) is not None:
+        try:
+            return newest, _schema(lake, newest)
+        except (pa.ArrowException, OSError) as exc:
+            reason = f"unreadable lake batch, extraction falls back to the one before: {exc}"
+            done.quarantined.append(quarantine(lake, newest, reason))
+    return None, None
 
 
 def _schema(lake: Store, key: str) -> pa.Schema:
@@ -423,7 +442,7 @@ def _decode(text: str | None, column: Column):
         return None
     t = column.type
     if pa.types.is_timestamp(t):
-        value = datetime.fromisoformat(text)
+        value = datetime.fromisoformat(text.split("|")[0])  # before "|": the old "<ts>|<id>" form
         if t.tz and value.tzinfo is None:
             value = value.replace(tzinfo=UTC)
         return value

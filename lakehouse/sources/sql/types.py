@@ -111,7 +111,7 @@ def _text(value: Any) -> str:
 
 def widens(old: pa.DataType, new: pa.DataType) -> bool:
     """Whether every value of ``old`` is exactly a value of ``new`` (a safe type change)."""
-    if old == new:
+    if old == new or _family(old) == _family(new) != "other":
         return True
     if pa.types.is_integer(old) and pa.types.is_decimal(new):
         return new.precision - new.scale >= 19
@@ -122,3 +122,14 @@ def widens(old: pa.DataType, new: pa.DataType) -> bool:
     if pa.types.is_date(old) and pa.types.is_timestamp(new):
         return new.tz is None
     return False
+
+
+def _family(t: pa.DataType) -> str:
+    """Types that differ only in representation (string/large_string, time zone names)."""
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return "string"
+    if pa.types.is_binary(t) or pa.types.is_large_binary(t):
+        return "binary"
+    if pa.types.is_timestamp(t):
+        return f"timestamp[{t.unit}, {'tz' if t.tz else 'naive'}]"
+    return "other"

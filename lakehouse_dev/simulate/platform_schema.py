@@ -1,11 +1,14 @@
-"""The platform database's schema: the invoice-finance company's transactional system.
+"""The platform database's schema: the simulated invoice-finance company's transactional system.
 
 Every table has an integer primary key ``id`` and ``created_at`` / ``updated_at`` timestamps
 (UTC, naive). ``updated_at`` moves whenever a row changes, which is what incremental
 extraction keys on.
 """
 
+import pyarrow as pa
 import sqlalchemy as sa
+
+from lakehouse.sources.sql.types import arrow_type
 
 metadata = sa.MetaData()
 
@@ -95,3 +98,10 @@ payments = _table(
 )
 
 TABLES: dict[str, sa.Table] = dict(metadata.tables)
+
+
+def arrow_schema(table: str) -> pa.Schema:
+    """The lake schema the SQL source gives a platform table (for tests and fixtures)."""
+    return pa.schema(
+        pa.field(c.name, arrow_type(c.type), nullable=c.nullable) for c in TABLES[table].columns
+    )
