@@ -33,6 +33,7 @@ from lakehouse.components.resources.stores import ObjectStore
 from lakehouse.sources.sql.db import SourceError, connect, one_line
 from lakehouse.sources.sql.extract import extract, lake_signature, signature
 from lakehouse.sources.sql.names import snake
+from lakehouse.sources.sql.reconcile import reconcile
 from lakehouse.sources.sql.tables import TableConfig, TableSpec, reflect, table_names
 from lakehouse.storage.parquet import cursor_of
 from lakehouse.warehouse.current_state import merge_versions
@@ -76,6 +77,10 @@ class SqlDatabase(dg.Component, dg.Model, dg.Resolvable):
     check_deletes: bool = Field(
         True, description="Compare key sets on each incremental extraction to find hard deletes."
     )
+    reconcile_cron: str = Field(
+        "0 * * * *",
+        description="When each table's current state is reconciled with the source (cron).",
+    )
     group: str | None = Field(None, description="Group of the assets (default: `name`).")
     owners: list[str] = Field([], description="Owners of the assets.")
 
@@ -116,8 +121,8 @@ class SqlDatabase(dg.Component, dg.Model, dg.Resolvable):
         assets, checks = [], []
         for table in tables:
             t = _Table(self, table)
-            assets += [t.source_spec(), t.lake_asset(), t.state_asset()]
-            checks.append(t.keys_unique())
+            assets += [t.source_asset(), t.lake_asset(), t.state_asset()]
+            checks += [t.keys_unique(), t.matches_source()]
         resources = {}
         if self.url_env:
             resources[self.resource_key] = SqlDatabaseResource(url=dg.EnvVar(self.url_env))
@@ -156,16 +161,37 @@ class _Table:
         s = self.source
         return reflect(conn, s.name, self.original, s.db_schema, s.config(self.original))
 
-    def source_spec(self) -> dg.AssetSpec:
-        return dg.AssetSpec(
+    def source_asset(self) -> dg.AssetsDefinition:
+        """Observable: its data version is the table's change signature. (An unobservable spec
+        with observations recorded by a sensor leaves every lake asset "Unsynced" for ever:
+        materialisations record no input version for it.)"""
+        source = self.source
+        spec = dg.AssetSpec(
             self.source_key,
-            description=f"Table `{self.original}` of source database `{self.source.name}`, "
+            description=f"Table `{self.original}` of source database `{source.name}`, "
             "observed by its change signature (newest cursor and row count, or a row hash).",
             group_name=self.group,
-            owners=self.source.owners,
+            owners=source.owners,
             kinds={"sql"},
             metadata={"source_table": self.original},
         )
+
+        @dg.multi_observable_source_asset(
+            specs=[spec],
+            name=f"observe_{source.name}__{self.name}",
+            required_resource_keys={source.resource_key},
+        )
+        def _observe(context: dg.AssetExecutionContext):
+            db: SqlDatabaseResource = getattr(context.resources, source.resource_key)
+            with db.connect(source.name) as conn:
+                mark = signature(conn, self.spec(conn))
+            yield dg.ObserveResult(
+                asset_key=self.source_key,
+                data_version=dg.DataVersion(mark),
+                metadata={"signature": mark},
+            )
+
+        return _observe
 
     def lake_asset(self) -> dg.AssetsDefinition:
         source = self.source
@@ -262,6 +288,44 @@ class _Table:
             return dg.AssetCheckResult(
                 passed=distinct == state.num_rows,
                 metadata={"duplicate_keys": state.num_rows - distinct, "key": ", ".join(key)},
+            )
+
+        return _check
+
+    def matches_source(self) -> dg.AssetChecksDefinition:
+        source = self.source
+
+        @dg.asset_check(
+            asset=self.state_key,
+            name="matches_source",
+            description="Reconciliation: the current state holds the source's keys, and for an "
+            "incremental table each key's cursor value (checked when no change is pending).",
+            required_resource_keys={source.resource_key, "lake"},
+            automation_condition=dg.AutomationCondition.on_cron(source.reconcile_cron),
+            blocking=False,
+        )
+        def _check(context: dg.AssetCheckExecutionContext, state: pa.Table):
+            db: SqlDatabaseResource = getattr(context.resources, source.resource_key)
+            with db.connect(source.name) as conn:
+                r = reconcile(
+                    conn, self.spec(conn), context.resources.lake.store, self.prefix, state
+                )
+            return dg.AssetCheckResult(
+                passed=r.in_sync,
+                description=(
+                    "changes pending: reconciled on a later run"
+                    if r.pending
+                    else f"{self.label}: {r.differences} difference(s) with the source"
+                ),
+                metadata={
+                    "pending": r.pending,
+                    "source_rows": r.source_rows,
+                    "warehouse_rows": r.warehouse_rows,
+                    "differences": r.differences,
+                    "missing_keys": str(list(r.missing)),
+                    "extra_keys": str(list(r.extra)),
+                    "stale_keys": str(list(r.stale)),
+                },
             )
 
         return _check

@@ -168,3 +168,69 @@ def test_the_sensor_decides_from_the_lake_so_a_killed_extraction_is_done_again(
     assert _evaluate(defs, instance, settings, url) == [["lake/faulty/note"]]
     _materialize(defs, instance, "lake")
     assert _evaluate(defs, instance, settings, url) == []
+
+
+def _check_result(result, name: str, asset: str):
+    return next(
+        e.event_specific_data
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+        and e.event_specific_data.check_name == name
+        and e.event_specific_data.asset_key.to_user_string() == asset
+    )
+
+
+def test_reconciliation_notices_a_change_whose_cursor_went_back_beyond_the_lookback(
+    url, settings, instance
+):
+    defs = _defs(settings, url)
+    _materialize(defs, instance, "lake")
+    result = _materialize(defs, instance, "warehouse")
+    assert _check_result(result, "matches_source", "warehouse/faulty/rate").passed
+    # A clock stepped back a year: the row's new version has a cursor far below the watermark.
+    _run(url, "UPDATE \"Rate\" SET value = 9.99, updated_at = '2025-03-01 10:00:00' WHERE id = 1")
+    _materialize(defs, instance, "lake")
+    result = _materialize(defs, instance, "warehouse")
+    check = _check_result(result, "matches_source", "warehouse/faulty/rate")
+    assert not check.passed
+    assert check.metadata["stale_keys"].value == "[(1,)]"
+    assert "faulty.rate: 1 difference(s)" in check.description
+
+
+def test_after_extraction_no_lake_asset_is_unsynced(url, settings, instance):
+    """#18.4: "Unsynced" means something is pending, not "always"."""
+    from dagster._core.definitions.data_version import CachingStaleStatusResolver, StaleStatus
+    from dagster._core.loader import LoadingContextForTest
+
+    defs = _defs(settings, url)
+    sensor = defs.get_sensor_def("faulty_changes")
+
+    def evaluate():
+        context = dg.build_sensor_context(
+            instance=instance,
+            resources={
+                "faulty_db": SqlDatabaseResource(url=url),
+                "lake": ObjectStore(url=settings.lake_url, name="lake"),
+            },
+        )
+        result = sensor(context)
+        for event in result.asset_events:  # as the daemon records them
+            instance.report_runless_asset_event(event)
+
+    def statuses():
+        resolver = CachingStaleStatusResolver(
+            instance, defs.resolve_asset_graph(), LoadingContextForTest(instance)
+        )
+        return {
+            t: resolver.get_status(dg.AssetKey(["lake", "faulty", t])) for t in ("rate", "note")
+        }
+
+    evaluate()
+    _materialize(defs, instance, "lake")
+    assert statuses() == {"rate": StaleStatus.FRESH, "note": StaleStatus.FRESH}
+    _run(url, "INSERT INTO note VALUES ('z', 'zeta')")
+    evaluate()  # the source moved: now, and only now, the note table is pending
+    assert statuses() == {"rate": StaleStatus.FRESH, "note": StaleStatus.STALE}
+    _materialize(defs, instance, "lake")
+    evaluate()
+    assert statuses() == {"rate": StaleStatus.FRESH, "note": StaleStatus.FRESH}
