@@ -142,23 +142,8 @@ def _source_rows(db_path: str) -> dict[str, set[int]]:
         con.close()
 
 
-# Recovery from a killed extraction needs the platform sensor to decide from state (the
-# database's watermark against the lake's): #19.4, in the SQL-source work. Until then a crash
-# there loses the trigger (checked: companies never projected).
-NEEDS_STATE_SENSORS = pytest.mark.xfail(
-    reason="#19.4: the platform sensor still decides from its last evaluation",
-    strict=False,
-)
-
-
 @pytest.mark.timeout(2400)  # a few ticks of the whole platform, and a lease to wait out
-@pytest.mark.parametrize(
-    "point",
-    [
-        pytest.param(point, marks=NEEDS_STATE_SENSORS) if point == "platform extraction" else point
-        for point in POINTS
-    ],
-)
+@pytest.mark.parametrize("point", list(POINTS))
 def test_killed_at_a_point_then_ticks_until_quiet_lose_and_double_nothing(
     point, settings, instance
 ):

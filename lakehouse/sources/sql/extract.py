@@ -35,6 +35,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 
+from lakehouse.sources.sql import pg_copy
 from lakehouse.sources.sql.db import SourceError
 from lakehouse.sources.sql.tables import INCREMENTAL, Column, TableSpec
 from lakehouse.sources.sql.types import converter, widens
@@ -131,16 +132,35 @@ def _incremental(conn, spec, lake, prefix, newest, lookback_seconds, chunk_rows,
             f"{spec.label}: cursor column {cursor.name!r} has {null_cursors} NULL value(s); "
             "give the table another `cursor` or `mode: snapshot`"
         )
+    fast = pg_copy.eligible(conn, spec.schema())
+    try:
+        _changes(conn, spec, lake, prefix, newest, lookback_seconds, chunk_rows, writer, fast)
+    except pa.ArrowInvalid:
+        if not fast:
+            raise
+        # A value PostgreSQL's text form gives that Arrow does not parse: go on (from what the
+        # lake holds now) the general way, which quarantines such a value with its row.
+        writer.flush()
+        newest = lake.last(prefix)
+        _changes(conn, spec, lake, prefix, newest, lookback_seconds, chunk_rows, writer, False)
+
+
+def _changes(conn, spec, lake, prefix, newest, lookback_seconds, chunk_rows, writer, fast):
+    cursor = spec.cursor
     mark = _decode(read_cursor(lake, newest, "watermark"), cursor) if newest else None
     lower = _minus(mark, lookback_seconds) if mark is not None else None
     held = _held_versions(lake, prefix, spec, lower) if lower is not None else set()
     writer.watermark = mark
-    query = sa.select(*_columns(spec))
+    columns = [spec.table.c[c.original] for c in spec.columns] if fast else _columns(spec)
+    query = sa.select(*columns)
     if lower is not None:
         query = query.where(spec.sa_column(cursor.name) >= lower)
     query = query.order_by(spec.sa_column(cursor.name), *(spec.sa_column(k) for k in spec.key))
-    for rows in _stream(conn, query, chunk_rows):
-        table = writer.arrow(rows)
+    if fast:
+        tables = map(writer.flagged, pg_copy.copy_batches(conn, query, spec.schema()))
+    else:
+        tables = (writer.arrow(rows) for rows in _stream(conn, query, chunk_rows))
+    for table in tables:
         if held:
             keep = [
                 (k, c) not in held
@@ -150,7 +170,7 @@ def _incremental(conn, spec, lake, prefix, newest, lookback_seconds, chunk_rows,
             ]
             table = table.filter(pa.array(keep, pa.bool_()))
         if table.num_rows:
-            top = max(v for v in table.column(cursor.name).to_pylist())
+            top = pc.max(table.column(cursor.name)).as_py()
             writer.watermark = top if mark is None else max(mark, top)
             mark = writer.watermark
             writer.write(table)
@@ -194,7 +214,7 @@ class _Writer:
         arrays, bad = [], {}
         for col, values, conv in zip(self.spec.columns, columns, self.converters, strict=True):
             try:
-                arrays.append(pa.array([conv(v) for v in values], type=col.type))
+                arrays.append(_array(values, col.type, conv))
             except BAD_VALUE as exc:
                 arrays.append(None)
                 bad.update(_bad_values(col, conv, values, exc))
@@ -208,6 +228,11 @@ class _Writer:
         if self.spec.mode != INCREMENTAL:
             arrays.append(pa.array(hashes or [], pa.string()))
         return pa.Table.from_arrays(arrays, schema=self.schema)
+
+    def flagged(self, table: pa.Table) -> pa.Table:
+        """A batch of the table's columns with its ``_deleted`` flags (false)."""
+        deleted = pa.array([False] * table.num_rows, pa.bool_())
+        return table.append_column(self.schema.field(DELETED), deleted).cast(self.schema)
 
     def _quarantine(self, rows: Sequence[Sequence], bad: dict[int, tuple[str, str]]) -> None:
         names = [c.name for c in self.spec.columns]
@@ -255,7 +280,7 @@ class _Writer:
         self.done.tombstones += len(keys)
 
     def write(self, table: pa.Table) -> None:
-        self._flush()
+        self.flush()
         self.pending = table
         self.pending_watermark = self.watermark
 
@@ -263,9 +288,9 @@ class _Writer:
         """Write the last batch with the signature; nothing at all if nothing changed."""
         if self.pending is None and not self.done.batches and self.recorded == self.done.signature:
             return
-        self._flush(last=True)
+        self.flush(last=True)
 
-    def _flush(self, last: bool = False) -> None:
+    def flush(self, last: bool = False) -> None:
         if self.pending is None and not last:
             return
         table = self.pending if self.pending is not None else self.schema.empty_table()
@@ -281,6 +306,15 @@ class _Writer:
         self.done.batches.append(key)
         self.done.rows += int(pc.sum(pc.invert(table.column(DELETED))).as_py() or 0)
         self.pending = None
+
+
+def _array(values: Sequence, type_: pa.DataType, conv) -> pa.Array:
+    """``values`` as an array of ``type_``: as the driver gave them when they fit (the common,
+    fast case), else each through ``conv`` first."""
+    try:
+        return pa.array(values, type=type_)
+    except BAD_VALUE:
+        return pa.array([conv(v) for v in values], type=type_)
 
 
 def _bad_values(col: Column, conv, values, exc: Exception) -> dict[int, tuple[str, str]]:
