@@ -9,6 +9,7 @@ from typing import Any
 
 import pyarrow as pa
 import sqlalchemy as sa
+from sqlalchemy.sql.sqltypes import _AbstractInterval  # sa.Interval and the native ones
 
 MAX_DECIMAL128 = 38
 
@@ -42,7 +43,7 @@ def arrow_type(column_type: sa.types.TypeEngine) -> pa.DataType:
         return pa.date32()
     if isinstance(t, sa.Time):
         return pa.time64("us")
-    if isinstance(t, sa.Interval):
+    if isinstance(t, _AbstractInterval):
         return pa.duration("us")
     if isinstance(t, sa.types._Binary):
         return pa.binary()

@@ -7,7 +7,10 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
+from lakehouse.sources.sql import pg_copy
+
 from lakehouse_tests.sources.sql.helpers import (
+    LAKE_TABLES,
     booked,
     component,
     db_rows,
@@ -22,7 +25,7 @@ T0 = datetime(2026, 3, 1, 9, 0, 0)
 
 
 def _assert_in_sync(settings, url, meta):
-    for table in ("InvoiceLine", "Order"):
+    for table in LAKE_TABLES:
         assert state_rows(settings, table) == db_rows(url, meta, table), table
 
 
@@ -30,12 +33,48 @@ def _quote(conn: sa.Connection, name: str) -> str:
     return conn.dialect.identifier_preparer.quote(name)
 
 
-def test_changes_reach_the_warehouse_and_the_lake_keeps_every_version(db_url, settings, instance):
+def test_changes_reach_the_warehouse_and_the_lake_keeps_every_version(
+    db_url, settings, instance, monkeypatch
+):
     meta, url = shop_schema(), db_url
+    copied = []  # tables read by PostgreSQL's COPY fast path
+    original = pg_copy.copy_batches
+    monkeypatch.setattr(
+        pg_copy,
+        "copy_batches",
+        lambda c, q, schema: copied.append(schema) or original(c, q, schema),
+    )
     engine = sa.create_engine(url)
     lines, orders = meta.tables["InvoiceLine"], meta.tables["Order"]
+    ledger = meta.tables["LedgerEntry"]
     meta.create_all(engine)
     with engine.begin() as conn:
+        conn.execute(
+            ledger.insert(),
+            [
+                {
+                    "EntryID": 1,
+                    "memo": "",
+                    "amount": Decimal("0.00"),
+                    "settled": True,
+                    "updated_at": booked(url, 2026, 3, 1, 9),
+                },
+                {
+                    "EntryID": 2,
+                    "memo": None,
+                    "amount": None,
+                    "settled": None,
+                    "updated_at": booked(url, 2026, 3, 1, 9),
+                },
+                {
+                    "EntryID": 3,
+                    "memo": 'two\nlines, a "quote", a \\ and ;',
+                    "settled": False,
+                    "amount": Decimal("-12345678.90"),
+                    "updated_at": booked(url, 2026, 3, 1, 9, 0, 1),
+                },
+            ],
+        )
         conn.execute(
             lines.insert(),
             [
@@ -99,6 +138,12 @@ def test_changes_reach_the_warehouse_and_the_lake_keeps_every_version(db_url, se
         conn.execute(lines.delete().where(lines.c.InvoiceId == 1, lines.c.LineNo == 2))
         conn.execute(orders.update().where(orders.c.id == 10).values(total=Decimal("0.01")))
         conn.execute(orders.delete().where(orders.c.id == 11))
+        conn.execute(ledger.delete().where(ledger.c.EntryID == 2))
+        conn.execute(
+            ledger.update()
+            .where(ledger.c.EntryID == 1)
+            .values(memo="settled late", updated_at=booked(url, 2026, 3, 2, 9))
+        )
         conn.execute(orders.insert(), {"id": 12, "select": "from", "placed": date(2026, 3, 1)})
         conn.execute(
             sa.text(
@@ -147,3 +192,5 @@ def test_changes_reach_the_warehouse_and_the_lake_keeps_every_version(db_url, se
     versions = [(r["invoice_id"], r["line_no"], r["modified_at"]) for r in history]
     assert len(versions) == len(set(versions))
     engine.dispose()
+    fast = {f.name for schema in copied for f in schema}
+    assert ("memo" in fast) == url.startswith("postgresql") and "payload" not in fast
