@@ -97,7 +97,10 @@ def source_defs(settings: Settings, source: SqlDatabase) -> dg.Definitions:
     )
 
 
-def tick(defs: dg.Definitions, instance, tables=tuple(LAKE_TABLES.values()), **kw):
+ALL_TABLES = tuple(LAKE_TABLES.values())
+
+
+def tick(defs: dg.Definitions, instance, tables=ALL_TABLES, **kw):
     """Extract the tables, then merge them into their current state."""
     job = defs.resolve_implicit_global_asset_job_def()
     for layer in ("lake", "warehouse"):

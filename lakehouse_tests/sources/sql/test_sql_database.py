@@ -8,7 +8,6 @@ from decimal import Decimal
 import sqlalchemy as sa
 
 from lakehouse.sources.sql import pg_copy
-
 from lakehouse_tests.sources.sql.helpers import (
     LAKE_TABLES,
     booked,
