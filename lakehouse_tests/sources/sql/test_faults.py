@@ -234,3 +234,20 @@ def test_after_extraction_no_lake_asset_is_unsynced(url, settings, instance):
     _materialize(defs, instance, "lake")
     evaluate()
     assert statuses() == {"rate": StaleStatus.FRESH, "note": StaleStatus.FRESH}
+
+
+def test_a_corrupt_newest_batch_is_quarantined_and_the_watermark_falls_back(
+    url, settings, instance
+):
+    defs = _defs(settings, url)
+    _materialize(defs, instance, "lake")
+    _run(url, "INSERT INTO \"Rate\" VALUES (5, 5.55, '2026-03-01 11:00:00')")
+    _materialize(defs, instance, "lake")
+    lake = Store(settings.lake_url)
+    newest = lake.last("faulty/rate")
+    lake.write_bytes(newest, lake.read_bytes(newest)[:40])  # a torn upload
+    result = _materialize(defs, instance, "lake")  # extraction first, before any merge
+    assert result.success
+    assert lake.exists(f"quarantine/{newest}.reason.json") and not lake.exists(newest)
+    _materialize(defs, instance, "warehouse")
+    assert [r["id"] for r in _state(settings, "rate")] == [1, 2, 5]  # row 5 extracted again

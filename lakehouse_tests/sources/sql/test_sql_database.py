@@ -8,6 +8,8 @@ from decimal import Decimal
 import sqlalchemy as sa
 
 from lakehouse.sources.sql import pg_copy
+from lakehouse.storage.parquet import read_parquet
+from lakehouse.storage.store import Store
 from lakehouse_tests.sources.sql.helpers import (
     LAKE_TABLES,
     booked,
@@ -123,6 +125,17 @@ def test_changes_reach_the_warehouse_and_the_lake_keeps_every_version(
 
     tick(defs, instance)  # initial load
     _assert_in_sync(settings, url, meta)
+    # Column descriptions: the database's comment where it keeps one (not SQLite), else the
+    # source name and type; the original name travels too.
+    amount = read_parquet(Store(settings.warehouse_url), "shop/invoice_line.parquet").schema.field(
+        "amount"
+    )
+    described = amount.metadata[b"description"].decode()
+    if url.startswith("sqlite"):
+        assert described == "Source column `Amount` (NUMERIC(12, 3))."
+    else:
+        assert described == "Line amount before VAT"
+    assert amount.metadata[b"original_name"] == b"Amount"
 
     with engine.begin() as conn:  # between ticks: insert, update, hard delete, new column
         conn.execute(
