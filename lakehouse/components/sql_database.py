@@ -117,21 +117,15 @@ class SqlDatabase(dg.Component, dg.Model, dg.Resolvable):
         )
 
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
-        tables = self.table_list()
-        assets, checks = [], []
-        for table in tables:
-            t = _Table(self, table)
-            assets += [t.source_asset(), t.lake_asset(), t.state_asset()]
-            checks += [t.keys_unique(), t.matches_source()]
+        ts = [_Table(self, table) for table in self.table_list()]
         resources = {}
         if self.url_env:
             resources[self.resource_key] = SqlDatabaseResource(url=dg.EnvVar(self.url_env))
         elif self.url:
             resources[self.resource_key] = SqlDatabaseResource(url=self.url)
-        ts = [_Table(self, table) for table in tables]
         return dg.Definitions(
-            assets=assets,
-            asset_checks=checks,
+            assets=[a for t in ts for a in (t.source_asset(), t.lake_asset(), t.state_asset())],
+            asset_checks=[c for t in ts for c in (t.keys_unique(), t.matches_source())],
             sensors=[
                 changes_sensor(self, ts),
                 lake_file_sensor(

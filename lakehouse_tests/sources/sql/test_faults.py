@@ -251,3 +251,14 @@ def test_a_corrupt_newest_batch_is_quarantined_and_the_watermark_falls_back(
     assert lake.exists(f"quarantine/{newest}.reason.json") and not lake.exists(newest)
     _materialize(defs, instance, "warehouse")
     assert [r["id"] for r in _state(settings, "rate")] == [1, 2, 5]  # row 5 extracted again
+
+
+def test_url_from_the_environment_and_glob_patterns_resolve_at_load(url, monkeypatch):
+    monkeypatch.setenv("FAULTY_DB_URL", url)
+    source = SqlDatabase(name="faulty", url_env="FAULTY_DB_URL", tables=["R*", "no?e"])
+    assert source.table_list() == ["Rate", "note"]
+    defs = source.build_defs(None)
+    keys = {a.key.to_user_string() for a in defs.assets}
+    assert {"source/faulty/rate", "lake/faulty/note", "warehouse/faulty/note"} <= keys
+    resource = defs.resources["faulty_db"]
+    assert isinstance(resource.url, dg.EnvVar)  # resolved at run time: the UI shows the name
