@@ -59,7 +59,7 @@ WHY_FEWER = {"s3": "moto stores only ~300 small objects/s: 100k would take over 
 
 
 def _tables() -> list[str]:
-    from lakehouse.sources.platform.schema import TABLES
+    from lakehouse_dev.simulate.platform_schema import TABLES
 
     return list(TABLES)
 
@@ -168,8 +168,13 @@ def _evaluate(backend: Backend, cursor: dict[str, str]):
     """(seconds, new keys found, new cursor) of one evaluation of the platform sensor."""
     import dagster as dg
 
+    from lakehouse.components.lake_sensor import lake_file_sensor
     from lakehouse.components.resources.stores import ObjectStore
-    from lakehouse.defs.platform.sensors import platform_lake_files
+    from lakehouse.defs.platform.keys import TABLES, lake_prefix, state_key
+
+    platform_lake_files = lake_file_sensor(  # as the platform's SqlDatabase component makes it
+        "platform_lake_files", "bench", {lake_prefix(t): state_key(t) for t in TABLES}
+    )
 
     context = dg.build_sensor_context(
         instance=_instance(),

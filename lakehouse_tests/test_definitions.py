@@ -16,7 +16,7 @@ def _graph_lines(defs: dg.Definitions) -> list[str]:
 def test_definitions_load_and_validate(defs):
     dg.Definitions.validate_loadable(defs)
     sensors = {s.name for s in defs.get_repository_def().sensor_defs}
-    assert {"platform_watermarks", "platform_lake_files", "automation"} <= sensors
+    assert {"platform_changes", "platform_lake_files", "automation"} <= sensors
 
 
 def test_asset_keys_and_groups_match_the_snapshot(defs):

@@ -6,10 +6,10 @@ import pytest
 from lakehouse.catalog.duckdb_file import open_catalog
 from lakehouse.replica.replicate import reconcile
 from lakehouse.settings import Settings, SettingsError
-from lakehouse.sources.platform.schema import TABLES
 from lakehouse.storage import Store
 from lakehouse.storage.projections import read_current
 from lakehouse_dev.simulate.platform import simulate
+from lakehouse_dev.simulate.platform_schema import TABLES
 from lakehouse_dev.tick import tick
 from lakehouse_tests.catalog.external import assert_glue_matches_catalog
 from lakehouse_tests.conftest import PROJECT_ROOT, load_definitions

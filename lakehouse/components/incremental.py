@@ -28,10 +28,11 @@ _LEGACY_CURSOR = "lake_cursor"  # one-input results written before the cursors w
 
 @dataclass(frozen=True)
 class LakeInput:
-    """A lake prefix an incremental asset reads, and the schema its batches must have."""
+    """A lake prefix an incremental asset reads, and the schema its batches must have (None:
+    each batch carries its own, e.g. a source table whose columns evolve)."""
 
     prefix: str
-    schema: pa.Schema
+    schema: pa.Schema | None
 
 
 Batches = Mapping[str, Mapping[str, pa.Table]]
@@ -87,8 +88,11 @@ def incremental_asset(
     ) -> Iterator[dg.Output]:
         previous = _previous_result(context, config, warehouse.store)
         cursors, rejected = lake_cursors(previous, inputs), {}
+        reference = previous.schema if previous is not None else None
         batches = {
-            name: dict(_new_batches(context, lake.store, source, cursors.get(name), rejected))
+            name: dict(
+                _new_batches(context, lake.store, source, cursors.get(name), rejected, reference)
+            )
             for name, source in inputs.items()
         }
         for name, new in batches.items():
@@ -132,12 +136,17 @@ def _new_batches(
     source: LakeInput,
     after: str | None,
     rejected: dict[str, str],
+    previous: pa.Schema | None,
 ) -> Iterator[tuple[str, pa.Table]]:
     """(key, table) of each readable lake file of ``source`` after ``after``, in key order;
-    an unreadable or schema-breaking one is quarantined and recorded in ``rejected``."""
+    an unreadable or schema-breaking one is quarantined and recorded in ``rejected``. Batches
+    of an evolving schema are checked against ``previous`` (the last result's) and each other."""
     for key in lake.keys(source.prefix, after=after):
         try:
-            yield key, read_batch(lake, key, source.schema)
+            batch = read_batch(lake, key, source.schema, previous)
+            if source.schema is None:
+                previous = batch.schema
+            yield key, batch
         except BadBatch as exc:
             rejected[key] = str(exc)
             moved_to = quarantine(lake, key, str(exc), run_id=context.run.run_id)

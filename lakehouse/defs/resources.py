@@ -3,7 +3,7 @@
 import dagster as dg
 
 from lakehouse.components.resources.glue import GlueCatalogResource
-from lakehouse.components.resources.platform_db import PlatformDB
+from lakehouse.components.resources.sql_database import SqlDatabaseResource
 from lakehouse.components.resources.stores import CatalogFile, ObjectStore, ParquetIOManager
 from lakehouse.settings import PLATFORM_DB_ENV, Settings
 
@@ -19,7 +19,7 @@ def resources() -> dg.Definitions:
     glue = GlueCatalogResource(database_prefix=settings.glue_database_prefix)
     return dg.Definitions(
         resources={
-            "platform_db": PlatformDB(url=platform_db_url),
+            "platform_db": SqlDatabaseResource(url=platform_db_url),
             **{
                 name: ObjectStore(url=url, name=name) for name, url in settings.store_urls().items()
             },

@@ -39,8 +39,8 @@ import sqlalchemy as sa
 from lakehouse.sources.events.bus import Bus
 from lakehouse.sources.events.publisher import Publisher
 from lakehouse.sources.events.schema import Event, derived_event_id, make_event
-from lakehouse.sources.platform import schema as ps
 from lakehouse.sources.platform.db import PlatformDBError, connect
+from lakehouse_dev.simulate import platform_schema as ps
 from lakehouse_dev.simulate.platform import simulate
 from lakehouse_dev.simulate.platform import state as simulation_state
 

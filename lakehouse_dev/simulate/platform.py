@@ -20,8 +20,8 @@ from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
-from lakehouse.sources.platform import schema
 from lakehouse.sources.platform.db import connect
+from lakehouse_dev.simulate import platform_schema as schema
 
 DEFAULT_START = dt.date(2026, 1, 1)
 

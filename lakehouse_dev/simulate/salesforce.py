@@ -29,9 +29,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from lakehouse.sources.platform import schema as platform
 from lakehouse.sources.platform.db import connect
 from lakehouse.sources.salesforce.schema import OBJECTS, format_datetime
+from lakehouse_dev.simulate import platform_schema as platform
 from lakehouse_dev.simulate.platform import COUNTRIES, SECTORS, SUFFIX
 from lakehouse_dev.simulate.platform import state as simulation_state
 

@@ -27,10 +27,10 @@ from lakehouse.sources.events.buses import bus_from_url
 from lakehouse.sources.events.publisher import Publisher
 from lakehouse.sources.events.schema import EVENT_TYPES
 from lakehouse.sources.machines.landing import CLAIMED_PREFIX, LAKE_PREFIX, MANIFEST
-from lakehouse.sources.platform.schema import TABLES
 from lakehouse.storage.projections import current_files, current_key
 from lakehouse.storage.store import Store
 from lakehouse_dev.simulate.platform import simulate
+from lakehouse_dev.simulate.platform_schema import TABLES
 from lakehouse_tests.conftest import PROJECT_ROOT
 from lakehouse_tests.sources.events.conftest import sample_events
 from lakehouse_tests.sources.events.helpers import read_events
@@ -143,23 +143,8 @@ def _source_rows(db_path: str) -> dict[str, set[int]]:
         con.close()
 
 
-# Recovery from a killed extraction needs the platform sensor to decide from state (the
-# database's watermark against the lake's): #19.4, in the SQL-source work. Until then a crash
-# there loses the trigger (checked: companies never projected).
-NEEDS_STATE_SENSORS = pytest.mark.xfail(
-    reason="#19.4: the platform sensor still decides from its last evaluation",
-    strict=False,
-)
-
-
 @pytest.mark.timeout(2400)  # a few ticks of the whole platform, and a lease to wait out
-@pytest.mark.parametrize(
-    "point",
-    [
-        pytest.param(point, marks=NEEDS_STATE_SENSORS) if point == "platform extraction" else point
-        for point in POINTS
-    ],
-)
+@pytest.mark.parametrize("point", list(POINTS))
 def test_killed_at_a_point_then_ticks_until_quiet_lose_and_double_nothing(
     point, settings, instance
 ):

@@ -32,7 +32,7 @@ from lakehouse_tests.defs.platform.helpers import db_rows
 
 TABLE = "applications"
 KPI = "applications_daily"
-SENSORS = {"platform_watermarks", "platform_lake_files", "automation"}
+SENSORS = {"platform_changes", "platform_lake_files", "automation"}
 PHASE_TIMEOUT = 420  # seconds; the sensors tick every 15-30 s, runs queue behind each other
 POLL = 1.0
 SENSOR_TAG, SCHEDULE_TAG = "dagster/sensor_name", "dagster/schedule_name"
@@ -210,7 +210,7 @@ def test_dagster_dev_daemon_carries_platform_activity_to_the_warehouse(settings,
             assert unattended == runs, f"a run launched by neither sensor nor schedule:\n{summary}"
             launched_by = {r.tags.get(SENSOR_TAG) for r in runs}
             assert launched_by >= SENSORS, f"runs not launched by the sensors:\n{summary}"
-            assert _sensor_of_latest(instance, lake_key(TABLE)) == "platform_watermarks"
+            assert _sensor_of_latest(instance, lake_key(TABLE)) == "platform_changes"
             assert _sensor_of_latest(instance, state_key(TABLE)) == "platform_lake_files"
             assert _sensor_of_latest(instance, kpi_key(KPI)) == "automation"
 

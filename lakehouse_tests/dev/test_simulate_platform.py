@@ -14,8 +14,8 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from lakehouse.cli import main
-from lakehouse.sources.platform import schema
 from lakehouse.sources.platform.db import PlatformDBError, connect, engine
+from lakehouse_dev.simulate import platform_schema as schema
 from lakehouse_dev.simulate.platform import DEFAULT_START, simulate, state
 
 SIMULATE_HINT = "uv run lakehouse simulate platform"

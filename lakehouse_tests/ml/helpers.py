@@ -4,9 +4,8 @@ simulated database, without running Dagster."""
 import pyarrow as pa
 import sqlalchemy as sa
 
-from lakehouse.sources.platform.extract import arrow_schema
-from lakehouse.sources.platform.schema import TABLES
 from lakehouse_dev.simulate.platform import simulate
+from lakehouse_dev.simulate.platform_schema import TABLES, arrow_schema
 
 USED = ("applications", "invoices", "companies", "trades")
 

@@ -1,43 +1,29 @@
-"""Asset checks on the platform projections: keys unique, amounts sane, KPIs consistent."""
+"""Asset checks on the platform projections: amounts sane, KPIs consistent."""
 
 import dagster as dg
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from lakehouse.defs.platform.keys import state_key
+from lakehouse.defs.platform.keys import TABLES, state_key
 from lakehouse.defs.platform.kpis import kpi_key
-from lakehouse.sources.platform.extract import arrow_schema
-from lakehouse.sources.platform.schema import TABLES
 from lakehouse.warehouse.platform_kpis import COLUMNS
 
 
-def _amount_columns(table: str) -> list[str]:
-    return [f.name for f in arrow_schema(table) if pa.types.is_decimal(f.type)]
-
-
-def state_checks(table: str) -> list[dg.AssetChecksDefinition]:
-    key = state_key(table)
-
-    @dg.asset_check(asset=key, name="keys_unique", description="Each id appears once.")
-    def keys_unique(state: pa.Table) -> dg.AssetCheckResult:
-        duplicates = state.num_rows - len(pc.unique(state.column("id")))
-        return dg.AssetCheckResult(passed=duplicates == 0, metadata={"duplicate_ids": duplicates})
-
-    amounts = _amount_columns(table)
-    if not amounts:
-        return [keys_unique]
+def no_negative_amounts(table: str) -> dg.AssetChecksDefinition:
+    """(Each key appears once is the SqlDatabase component's own ``keys_unique`` check.)"""
 
     @dg.asset_check(
-        asset=key,
+        asset=state_key(table),
         name="no_negative_amounts",
-        description=f"No negative values in {', '.join(amounts)}.",
+        description="No negative value in any decimal (money) column.",
     )
-    def no_negative_amounts(state: pa.Table) -> dg.AssetCheckResult:
+    def _check(state: pa.Table) -> dg.AssetCheckResult:
+        amounts = [f.name for f in state.schema if pa.types.is_decimal(f.type)]
         negatives = {col: pc.sum(pc.less(state.column(col), 0)).as_py() or 0 for col in amounts}
         return dg.AssetCheckResult(passed=not any(negatives.values()), metadata=negatives)
 
-    return [keys_unique, no_negative_amounts]
+    return _check
 
 
 def _connect(tables: dict[str, pa.Table]) -> duckdb.DuckDBPyConnection:
@@ -147,4 +133,4 @@ def currency_check(name: str) -> dg.AssetChecksDefinition:
 currency_checks = [
     currency_check(name) for name, columns in COLUMNS.items() if "currency" in columns
 ]
-table_checks = [check for table in TABLES for check in state_checks(table)]
+amount_checks = [no_negative_amounts(table) for table in TABLES]

@@ -4,7 +4,7 @@ import dagster as dg
 import pyarrow as pa
 import sqlalchemy as sa
 
-from lakehouse.sources.platform.schema import TABLES
+from lakehouse_dev.simulate.platform_schema import TABLES
 
 
 def materialize(defs: dg.Definitions, instance, *keys: str, raise_on_error: bool = True):

@@ -8,8 +8,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from lakehouse.components.resources.platform_db import PlatformDB
-from lakehouse.defs.platform.sources import platform_watermarks
+from lakehouse.components.resources.sql_database import SqlDatabaseResource
+from lakehouse.components.resources.stores import ObjectStore
 from lakehouse.storage import Store
 from lakehouse.storage.batches import new_batch_key
 from lakehouse.storage.parquet import read_parquet, write_parquet
@@ -59,7 +59,7 @@ def _bad_batches(lake: Store, good_key: str) -> dict[str, str]:
     )
     return {
         truncated: "not a readable Parquet file",
-        wrong_type: "column 'requested_amount' is double, expected decimal128(14, 2)",
+        wrong_type: "column 'requested_amount' is double, earlier batches have decimal128(14, 2)",
         null_ids: "column 'id' has",
     }
 
@@ -111,13 +111,19 @@ def test_a_quarantined_newest_batch_is_extracted_again(settings, defs, instance,
 def test_missing_database_is_a_clear_error(settings, defs, instance):
     result = materialize(defs, instance, f"lake/platform/{TABLE}", raise_on_error=False)
     message = _failure_message(result)
-    assert "platform.sqlite does not exist" in message and "lakehouse simulate platform" in message
+    assert (
+        "source platform: database file" in message and "platform.sqlite does not exist" in message
+    )
     assert "Traceback" not in message
 
     context = dg.build_sensor_context(
-        instance=instance, resources={"platform_db": PlatformDB(url=settings.platform_db_url)}
+        instance=instance,
+        resources={
+            "platform_db": SqlDatabaseResource(url=settings.platform_db_url),
+            "lake": ObjectStore(url=settings.lake_url, name="lake"),
+        },
     )
-    skip = platform_watermarks(context)
+    skip = defs.get_sensor_def("platform_changes")(context)
     assert isinstance(skip, dg.SkipReason) and "does not exist" in skip.skip_message
     assert not (settings.home / "platform.sqlite").exists()  # no empty database was created
 

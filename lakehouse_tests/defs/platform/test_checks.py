@@ -8,7 +8,7 @@ from lakehouse.defs.platform.checks import (
     currency_checks,
     exposure_shares_sum_to_one,
     funded_volume_matches_trades,
-    state_checks,
+    no_negative_amounts,
 )
 from lakehouse.defs.platform.kpis import kpi_key
 
@@ -23,14 +23,10 @@ def _trades(ids, advances):
     )
 
 
-def test_duplicate_keys_and_negative_amounts_fail_their_checks():
-    keys_unique, no_negative_amounts = state_checks("trades")
-    assert keys_unique(_trades([1, 2, 3], ["1", "2", "3"])).passed
-    duplicated = keys_unique(_trades([1, 2, 2], ["1", "2", "3"]))
-    assert not duplicated.passed and duplicated.metadata["duplicate_ids"].value == 1
-
-    assert no_negative_amounts(_trades([1, 2], ["10.00", "0.00"])).passed
-    negative = no_negative_amounts(_trades([1, 2], ["10.00", "-0.01"]))
+def test_negative_amounts_fail_their_check():
+    check = no_negative_amounts("trades")
+    assert check(_trades([1, 2], ["10.00", "0.00"])).passed
+    negative = check(_trades([1, 2], ["10.00", "-0.01"]))
     assert not negative.passed and negative.metadata["advance_amount"].value == 1
 
 

@@ -11,12 +11,11 @@ import pytest
 
 from lakehouse.components import lake_sensor
 from lakehouse.components.resources.stores import ObjectStore
-from lakehouse.defs.platform import sensors
 from lakehouse.defs.platform.keys import state_key
-from lakehouse.sources.platform.schema import TABLES
 from lakehouse.storage import Store
 from lakehouse.storage.batches import new_batch_key
 from lakehouse_dev.simulate.platform import simulate
+from lakehouse_dev.simulate.platform_schema import TABLES
 from lakehouse_dev.tick import tick
 from lakehouse_tests.conftest import PROJECT_ROOT, load_definitions
 
@@ -25,7 +24,7 @@ WORKSPACE = str(PROJECT_ROOT / "workspace.yaml")
 
 def _evaluate(lake_url: str, cursor: str | None):
     context = dg.build_sensor_context(cursor=cursor, resources={"lake": ObjectStore(url=lake_url)})
-    return sensors.platform_lake_files(context)
+    return load_definitions().get_sensor_def("platform_lake_files")(context)
 
 
 def _land(lake: Store, table: str, n: int) -> list[str]:
@@ -88,7 +87,7 @@ def test_tick_carries_new_activity_through_and_merges_every_file_exactly_once(se
     first = tick(WORKSPACE, instance)
     by_sensor = collections.Counter(run.instigator for run in first)
     assert by_sensor == {
-        "platform_watermarks": 1,
+        "platform_changes": 1,
         "platform_lake_files": 1,
         "automation": 1,
         "lake_replication": 1,

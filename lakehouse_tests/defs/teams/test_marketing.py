@@ -6,7 +6,7 @@ from decimal import Decimal
 import pyarrow as pa
 
 from lakehouse.defs.teams.marketing.assets import weekly_by_sector, weekly_counts_add_up
-from lakehouse.sources.platform.extract import arrow_schema
+from lakehouse_dev.simulate.platform_schema import arrow_schema
 
 
 def _table(name: str, rows: list[dict]) -> pa.Table:

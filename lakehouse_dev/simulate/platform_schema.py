@@ -1,11 +1,14 @@
-"""The platform database's schema: the invoice-finance company's transactional system.
+"""The platform database's schema: the simulated invoice-finance company's transactional system.
 
 Every table has an integer primary key ``id`` and ``created_at`` / ``updated_at`` timestamps
 (UTC, naive). ``updated_at`` moves whenever a row changes, which is what incremental
 extraction keys on.
 """
 
+import pyarrow as pa
 import sqlalchemy as sa
+
+from lakehouse.sources.sql.types import arrow_type
 
 metadata = sa.MetaData()
 
@@ -95,3 +98,72 @@ payments = _table(
 )
 
 TABLES: dict[str, sa.Table] = dict(metadata.tables)
+
+COMMENTS = {  # column comments: a database that keeps them (PostgreSQL) passes them to the lake
+    "*": {
+        "id": "Row id, allocated in order, never reused.",
+        "created_at": "When the row was created (UTC).",
+        "updated_at": "When the row last changed (UTC); the extraction cursor.",
+    },
+    "companies": {
+        "name": "Company name.",
+        "role": "seller (an SME selling invoices) or debtor (its customer).",
+        "sector": "Business sector.",
+        "country": "ISO 3166 country code.",
+        "registration_number": "Company registry number.",
+    },
+    "investors": {"name": "Investor name.", "kind": "fund, bank or family_office."},
+    "applications": {
+        "seller_id": "The selling company (companies.id).",
+        "requested_amount": "Sum of the application's invoices' face values.",
+        "status": "submitted, then approved or declined.",
+        "submitted_at": "When the seller submitted it (UTC).",
+        "decided_at": "When an underwriter decided it (UTC); null while submitted.",
+    },
+    "invoices": {
+        "application_id": "The application carrying it.",
+        "seller_id": "The issuing company.",
+        "debtor_id": "The company that owes it.",
+        "face_value": "Amount due, in the invoice's currency.",
+        "currency": "ISO 4217 currency of the amounts (GBP or EUR).",
+        "issue_date": "Date issued.",
+        "due_date": "Date payment is due.",
+        "status": "uploaded, then funded or rejected.",
+    },
+    "underwriter_decisions": {
+        "application_id": "The decided application.",
+        "underwriter": "Who decided.",
+        "decision": "approved or declined.",
+        "reason": "The underwriter's reason.",
+        "decided_at": "When (UTC).",
+    },
+    "trades": {
+        "invoice_id": "The funded invoice.",
+        "advance_amount": "Amount advanced to the seller, in the invoice's currency.",
+        "fee_rate": "Fee as a fraction of the face value.",
+        "status": "live, then repaid or defaulted.",
+        "funded_at": "When funded (UTC).",
+        "settled_at": "When repaid or defaulted (UTC); null while live.",
+    },
+    "trade_allocations": {
+        "trade_id": "The trade.",
+        "investor_id": "The investor funding this part.",
+        "amount": "This investor's part of the advance.",
+    },
+    "payments": {
+        "trade_id": "The trade paid.",
+        "amount": "Amount paid, in the invoice's currency.",
+        "paid_at": "When paid (UTC).",
+        "days_late": "Days after the due date (0 if on time).",
+    },
+}
+for _name, _table_def in TABLES.items():
+    for _column, _comment in {**COMMENTS["*"], **COMMENTS[_name]}.items():
+        _table_def.c[_column].comment = _comment
+
+
+def arrow_schema(table: str) -> pa.Schema:
+    """The lake schema the SQL source gives a platform table (for tests and fixtures)."""
+    return pa.schema(
+        pa.field(c.name, arrow_type(c.type), nullable=c.nullable) for c in TABLES[table].columns
+    )

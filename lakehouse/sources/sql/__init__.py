@@ -1,0 +1,1 @@
+"""Any SQLAlchemy database into the lake: reflection, names, types, change capture."""
