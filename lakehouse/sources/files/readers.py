@@ -1,0 +1,306 @@
+"""Readers of the tabular drop formats (csv, jsonl, parquet): one file's bytes -> typed rows
+(the declared columns, the name's groups, ``file``, ``line``) and rejected lines with reasons.
+
+Every reader first makes each declared column a text column, then :func:`typed` converts them
+all the same way, so a value means the same in every format. A line is rejected with the first
+reason that applies (``missing <column>``, ``unparsable <column> '<value>'``, ``expected N
+fields, found M``, ``invalid JSON``, ...); a file is rejected as a whole (``file_problem``) when
+nothing in it can be read as the format says (empty, not in the declared encoding, header or
+trailer not as declared, not Parquet, a column missing). ``accepted + rejected == lines``.
+(``delimited_log``, the machine logs, has its own reader: ``warehouse/machine_logs.py``.)
+"""
+
+import csv
+import json
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from lakehouse.sources.files.casting import cast, failed
+from lakehouse.sources.files.parsed import ParsedFile, rejected_table
+from lakehouse.sources.files.spec import Column, CsvFormat, DropSpec, JsonlFormat, ParquetFormat
+
+
+@dataclass
+class _Read:
+    """What a reader made of a file: text columns and their physical line numbers, lines
+    rejected already (line, reason, text), data lines; or why the whole file is rejected."""
+
+    columns: dict[str, pa.ChunkedArray] | None = None
+    numbers: np.ndarray | None = None
+    bad: list = field(default_factory=list)
+    lines: int = 0
+    problem: str | None = None
+    written: list[str] | None = None  # the data lines as written (for rejected lines' text)
+    first: int = 1  # physical number of written[0]
+
+    def text_of(self, number: int) -> str:
+        return self.written[number - self.first] if self.written else ""
+
+
+_SQL_TYPES = {pa.int64(): "BIGINT", pa.float64(): "DOUBLE", pa.date32(): "DATE"}
+
+
+def _sql_type(arrow: pa.DataType) -> str:
+    if pa.types.is_decimal(arrow):
+        return f"DECIMAL({arrow.precision},{arrow.scale})"
+    if pa.types.is_timestamp(arrow):
+        return "TIMESTAMPTZ"
+    return _SQL_TYPES[arrow]
+
+
+def _convert(text: pa.ChunkedArray, column: Column, fmt) -> pa.ChunkedArray:
+    """One text column -> its declared type (NULL where a value does not parse)."""
+    arrow = column.arrow
+    if arrow == pa.string():
+        return text
+    if arrow == pa.bool_():
+        true_values = getattr(fmt, "true_values", ("true",))
+        false_values = getattr(fmt, "false_values", ("false",))
+        known = pc.is_in(text, value_set=pa.array([*true_values, *false_values]))
+        value = pc.is_in(text, value_set=pa.array(list(true_values)))
+        return pc.if_else(known, value, pa.scalar(None, pa.bool_()))
+    if column.format and (pa.types.is_timestamp(arrow) or arrow == pa.date32()):
+        parsed = pc.strptime(text, format=column.format, unit="ms", error_is_null=True)
+        # strptime rolls 31.02. over to 03.03.: the value must be the one its time writes
+        real = pc.equal(pc.strftime(parsed, format=column.format), text)
+        parsed = pc.if_else(pc.fill_null(real, False), parsed, None)
+        return parsed.cast(pa.timestamp("ms", tz="UTC")).cast(arrow)
+    if pa.types.is_integer(arrow) or pa.types.is_floating(arrow) or pa.types.is_decimal(arrow):
+        thousands = getattr(fmt, "thousands", None)
+        if thousands:
+            text = pc.replace_substring(text, thousands, "")
+        if getattr(fmt, "decimal", ".") != "." and not pa.types.is_integer(arrow):
+            text = pc.replace_substring(text, fmt.decimal, ".")
+    if pa.types.is_timestamp(arrow):  # a time without a zone is UTC
+        naive = pc.fill_null(pc.match_substring_regex(text, r"\d(Z|[+-]\d\d(:?\d\d)?)$"), True)
+        return pc.if_else(
+            naive,
+            cast(text, pa.timestamp("ms"), "TIMESTAMP").cast(arrow),
+            cast(text, arrow, "TIMESTAMPTZ"),
+        )
+    return cast(text, arrow, _sql_type(arrow))
+
+
+def typed(
+    text: dict[str, pa.ChunkedArray], columns: tuple[Column, ...], fmt, lines: np.ndarray
+) -> tuple[pa.Table, list[tuple[int, str, str | None]], bool]:
+    """Text columns -> (typed rows that are good, rejections as (line, reason, None), whether
+    some value was unparsable). The caller fills in each rejected line's text."""
+    n = len(lines)
+    out, reasons, exact = {}, {}, False
+    for column in columns:
+        raw = text[column.name]
+        if column.required and raw.null_count:
+            for i in np.flatnonzero(pc.is_null(raw).to_numpy(zero_copy_only=False)):
+                reasons.setdefault(int(i), f"missing {column.name}")
+        out[column.name] = _convert(raw, column, fmt)
+        bad = failed(raw, out[column.name])
+        if bad is not None:
+            exact = True
+            for i in np.flatnonzero(bad):
+                reasons.setdefault(int(i), f"unparsable {column.name} {raw[int(i)].as_py()!r}")
+    out["line"] = pa.array(lines, pa.int32())
+    table = pa.table(out) if columns else pa.table({"line": out["line"]})
+    if reasons:
+        keep = np.ones(n, dtype=bool)
+        keep[list(reasons)] = False
+        table = table.filter(pa.array(keep))
+    return table, [(int(lines[i]), reasons[i], None) for i in sorted(reasons)], exact
+
+
+def _decode(data: bytes, encoding: str) -> tuple[str | None, str | None]:
+    try:
+        return data.decode(encoding).removeprefix("\ufeff"), None
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        return None, f"not {encoding}: byte {exc.start + 1} (line {line}) cannot be decoded"
+
+
+def _split(text: str) -> list[str]:
+    """Physical lines (CRLF or LF), without a final empty one."""
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [line.removesuffix("\r") for line in lines]
+
+
+def _csv_fields(line: str, fmt: CsvFormat) -> list[str]:
+    quoting = {"quotechar": fmt.quote} if fmt.quote else {"quoting": csv.QUOTE_NONE}
+    return next(csv.reader([line], delimiter=fmt.delimiter, **quoting), [])
+
+
+def read_csv(data: bytes, name: str, fmt: CsvFormat) -> _Read:
+    text, problem = _decode(data, fmt.encoding)
+    if problem:
+        return _Read(problem=problem)
+    lines = _split(text)
+    first = 1
+    names = [c.name for c in fmt.columns]
+    if fmt.header:
+        if not lines or _csv_fields(lines[0], fmt) != names:
+            found = lines[0] if lines else ""
+            expected = fmt.delimiter.join(names)
+            return _Read(problem=f"header {found[:200]!r} is not {expected!r}")
+        lines, first = lines[1:], 2
+    if fmt.trailer:
+        last = re.fullmatch(fmt.trailer, lines[-1]) if lines else None
+        if last is None:
+            return _Read(problem=f"no trailer line matching {fmt.trailer!r} (incomplete?)")
+        lines = lines[:-1]
+        if "rows" in last.groupdict() and int(last["rows"]) != len(lines):
+            reason = f"trailer says {int(last['rows'])} data lines, the file has {len(lines)}"
+            return _Read(problem=reason)
+    bad: list = []
+
+    def wrong_field_count(row) -> str:
+        line = (row.text or "").removesuffix("\r")
+        reason = "empty line" if not line else f"expected {len(names)} fields, found "
+        bad.append(
+            (row.number + first - 1, reason + (str(row.actual_columns) if line else ""), line)
+        )
+        return "skip"
+
+    body = "\n".join(lines).encode() + b"\n" if lines else b""
+    quote = {"quote_char": fmt.quote} if fmt.quote else {"quote_char": False}
+    table = pacsv.read_csv(
+        pa.BufferReader(body),
+        read_options=pacsv.ReadOptions(
+            column_names=names, use_threads=False, block_size=max(len(body), 1) + 1
+        ),
+        parse_options=pacsv.ParseOptions(
+            delimiter=fmt.delimiter,
+            ignore_empty_lines=False,
+            invalid_row_handler=wrong_field_count,
+            **quote,
+        ),
+        convert_options=pacsv.ConvertOptions(
+            column_types={c: pa.string() for c in names},
+            null_values=list(fmt.nulls),
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=False,
+        ),
+    )
+    numbers = np.arange(first, first + len(lines), dtype=np.int32)
+    if bad:
+        numbers = numbers[~np.isin(numbers, [b[0] for b in bad])]
+    if "" in lines:  # Arrow reads an empty line as a row of nulls
+        empty = np.array([lines[n - first] == "" for n in numbers], dtype=bool)
+        bad += [(int(n), "empty line", "") for n in numbers[empty]]
+        table, numbers = table.filter(pa.array(~empty)), numbers[~empty]
+    columns = {c: table.column(c) for c in names}
+    return _Read(columns, numbers, bad, len(lines), written=lines, first=first)
+
+
+def _json_text(value) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    return json.dumps(value, sort_keys=True)
+
+
+def read_jsonl(data: bytes, name: str, fmt: JsonlFormat) -> _Read:
+    text, problem = _decode(data, fmt.encoding)
+    if problem:
+        return _Read(problem=problem)
+    lines = _split(text)
+    names = [c.name for c in fmt.columns]
+    values: dict[str, list] = {c: [] for c in names}
+    numbers, bad = [], []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            bad.append((number, "empty line", line))
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError as exc:
+            bad.append((number, f"invalid JSON: {exc}", line))
+            continue
+        if not isinstance(record, dict):
+            bad.append((number, f"not a JSON object but {type(record).__name__}", line))
+            continue
+        numbers.append(number)
+        for c in names:
+            values[c].append(_json_text(record.get(c)))
+    columns = {c: pa.chunked_array([pa.array(v, pa.string())]) for c, v in values.items()}
+    return _Read(columns, np.array(numbers, np.int32), bad, len(lines), written=lines)
+
+
+def read_parquet(data: bytes, name: str, fmt: ParquetFormat) -> _Read:
+    try:
+        table = pq.read_table(pa.BufferReader(data))
+    except (pa.ArrowInvalid, OSError) as exc:
+        return _Read(problem=f"not a Parquet file: {exc}")
+    missing = [c.name for c in fmt.columns if c.name not in table.column_names]
+    if missing:
+        return _Read(problem=f"column(s) {', '.join(missing)} missing")
+    columns = {}
+    for c in fmt.columns:
+        column = table.column(c.name)
+        columns[c.name] = column if pa.types.is_string(column.type) else column.cast(pa.string())
+    numbers = np.arange(1, table.num_rows + 1, dtype=np.int32)
+    return _Read(columns, numbers, [], table.num_rows)
+
+
+_READERS = {"csv": read_csv, "jsonl": read_jsonl, "parquet": read_parquet}
+
+
+def parse_file(drop: DropSpec, data: bytes, name: str) -> ParsedFile:
+    """One file of ``drop`` -> typed rows (declared columns, the name's groups, file, line)."""
+    fmt = drop.format
+    groups = drop.name_groups(name)
+
+    def whole_file(reason: str) -> ParsedFile:
+        return ParsedFile(
+            name,
+            empty_table(drop),
+            rejected_table(name, [(0, reason, "")]),
+            0,
+            False,
+            reason,
+            len(data),
+        )
+
+    if groups is None:
+        return whole_file(f"file name does not match {drop.pattern.pattern!r}")
+    if not data:
+        return whole_file("empty file")
+    read = _READERS[fmt.kind](data, name, fmt)
+    if read.problem:
+        return whole_file(read.problem)
+    table, rejected, exact = typed(read.columns, fmt.columns, fmt, read.numbers)
+    rows = sorted([*read.bad, *((n, r, read.text_of(n)) for n, r, _ in rejected)])
+    table = _finish(table, drop, name, groups)
+    problem = f"no valid line ({len(rows)} rejected)" if rows and not table.num_rows else None
+    return ParsedFile(
+        name, table, rejected_table(name, rows), read.lines, exact, problem, len(data)
+    )
+
+
+def parsed_schema(drop: DropSpec) -> pa.Schema:
+    """Declared columns, then the name's groups (text), then ``file`` and ``line``."""
+    fields = [(c.name, c.arrow) for c in drop.format.columns]
+    fields += [(g, pa.string()) for g in drop.pattern.groupindex]
+    return pa.schema([*fields, ("file", pa.string()), ("line", pa.int32())])
+
+
+def empty_table(drop: DropSpec) -> pa.Table:
+    return parsed_schema(drop).empty_table()
+
+
+def _finish(table: pa.Table, drop: DropSpec, name: str, groups: dict[str, str]) -> pa.Table:
+    n = table.num_rows
+    columns = {c: table.column(c) for c in table.column_names}
+    for group in drop.pattern.groupindex:
+        columns[group] = pa.array([groups.get(group)] * n, pa.string())
+    columns["file"] = pa.array([name] * n, pa.string())
+    schema = parsed_schema(drop)
+    return pa.table([columns[f.name].cast(f.type) for f in schema], schema=schema)
