@@ -146,15 +146,15 @@ JSONL = {
 
 def test_jsonl_hand_made():
     data = (
-        '{"id": 1, "at": "2026-03-02T08:00:00Z", "amount": 12.5, "ok": true, "tags": ["a"]}\n'
-        '{"id": 2, "at": "2026-03-02 09:30:00", "ok": false, "extra": 1}\n'
-        '{"id": "x3", "at": "2026-03-02T10:00:00+01:00"}\n'
-        '{"id": 4, "at": "2026-03-02T10:00:00Z", "amount": "lots"}\n'
-        "[1, 2]\n"
-        '{"id": 6, "at": \n'
-        "\n"
-        '{"at": "2026-03-02T11:00:00Z"}\n'
-    ).encode()
+        b'{"id": 1, "at": "2026-03-02T08:00:00Z", "amount": 12.5, "ok": true, "tags": ["a"]}\n'
+        b'{"id": 2, "at": "2026-03-02 09:30:00", "ok": false, "extra": 1}\n'
+        b'{"id": "x3", "at": "2026-03-02T10:00:00+01:00"}\n'
+        b'{"id": 4, "at": "2026-03-02T10:00:00Z", "amount": "lots"}\n'
+        b"[1, 2]\n"
+        b'{"id": 6, "at": \n'
+        b"\n"
+        b'{"at": "2026-03-02T11:00:00Z"}\n'
+    )
     parsed = parse_file(drop_spec(JSONL), data, "events-2026-03-02.jsonl")
     assert rows(parsed, "id", "at", "amount", "ok", "tags", "day", "line") == [
         (1, datetime(2026, 3, 2, 8, tzinfo=UTC), 12.5, True, '["a"]', "2026-03-02", 1),
