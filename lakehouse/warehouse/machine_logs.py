@@ -28,7 +28,6 @@ from lakehouse.sources.files.casting import cast as _cast
 from lakehouse.sources.files.casting import failed as _failed
 from lakehouse.sources.files.parsed import MAX_TEXT, ParsedFile
 from lakehouse.sources.machines.formats import (
-    BY_PREFIX,
     EVENTS,
     FORMATS,
     WAVE_HOURS,
@@ -452,11 +451,13 @@ def parse_bytes(
     wave_start: datetime | None = None,
     arrived: datetime | None = None,
     skew: timedelta = MAX_CLOCK_SKEW,
+    types: dict[str, MachineFormat] = FORMATS,
 ) -> ParsedFile:
     """Parse one machine-log file (its bytes as landed) named ``name``, of the wave starting at
     ``wave_start``, taken into the lake at ``arrived``: a line whose time lies more than
-    ``skew`` before the wave or after its end (or after the arrival) is rejected."""
-    meta = _parse_name(name)
+    ``skew`` before the wave or after its end (or after the arrival) is rejected. ``types``:
+    the machine types (the drop's ``delimited_log`` blocks)."""
+    meta = _parse_name(name, types)
     prefix = name.rsplit("/", 1)[-1].split("-", 1)[0].split("_", 1)[0]
     machine_type = meta.type or (prefix.lower() if meta.machine_id else "unknown")
 
@@ -467,7 +468,7 @@ def parse_bytes(
         rejected = _rejected(name, rows, machine_type, meta.machine_id, wave_start)
         return ParsedFile(name, empty_parsed(), rejected, len(lines), True, reason, len(body))
 
-    fmt = FORMATS.get(meta.type)
+    fmt = types.get(meta.type)
     tail = None
     if data.startswith(_GZIP):
         if fmt and not fmt.gzip:
@@ -481,7 +482,7 @@ def parse_bytes(
         return whole_file("empty file", b"")
     if fmt is None:
         if meta.machine_id:
-            known = ", ".join(BY_PREFIX)
+            known = ", ".join(f.prefix for f in types.values())
             reason = f"unknown machine type {prefix!r} (known: {known})"
         else:
             reason = "file name is not <MACHINE>-<NNNN>[_<YYYYMMDDTHHMMSS>]<extension>"

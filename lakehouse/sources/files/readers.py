@@ -38,8 +38,11 @@ class _Read:
     problem: str | None = None
     written: list[str] | None = None  # the data lines as written (for rejected lines' text)
     first: int = 1  # physical number of written[0]
+    source: str | None = None  # or the data lines' text, split only if a line is rejected
 
     def text_of(self, number: int) -> str:
+        if self.written is None and self.source is not None:
+            self.written = [line.removesuffix("\r") for line in self.source.split("\n")]
         return self.written[number - self.first] if self.written else ""
 
 
@@ -66,10 +69,13 @@ def _convert(text: pa.ChunkedArray, column: Column, fmt) -> pa.ChunkedArray:
         value = pc.is_in(text, value_set=pa.array(list(true_values)))
         return pc.if_else(known, value, pa.scalar(None, pa.bool_()))
     if column.format and (pa.types.is_timestamp(arrow) or arrow == pa.date32()):
-        parsed = pc.strptime(text, format=column.format, unit="ms", error_is_null=True)
-        # strptime rolls 31.02. over to 03.03.: the value must be the one its time writes
-        real = pc.equal(pc.strftime(parsed, format=column.format), text)
+        # each distinct value once (a statement has few dates); strptime rolls 31.02. over to
+        # 03.03.: the value must be the one its time writes
+        distinct = pc.unique(text)
+        parsed = pc.strptime(distinct, format=column.format, unit="ms", error_is_null=True)
+        real = pc.equal(pc.strftime(parsed, format=column.format), distinct)
         parsed = pc.if_else(pc.fill_null(real, False), parsed, None)
+        parsed = pc.take(parsed, pc.index_in(text, value_set=distinct))
         return parsed.cast(pa.timestamp("ms", tz="UTC")).cast(arrow)
     if pa.types.is_integer(arrow) or pa.types.is_floating(arrow) or pa.types.is_decimal(arrow):
         thousands = getattr(fmt, "thousands", None)
@@ -135,44 +141,32 @@ def _csv_fields(line: str, fmt: CsvFormat) -> list[str]:
     return next(csv.reader([line], delimiter=fmt.delimiter, **quoting), [])
 
 
-def read_csv(data: bytes, name: str, fmt: CsvFormat) -> _Read:
-    text, problem = _decode(data, fmt.encoding)
-    if problem:
-        return _Read(problem=problem)
-    lines = _split(text)
-    first = 1
-    names = [c.name for c in fmt.columns]
-    if fmt.header:
-        if not lines or _csv_fields(lines[0], fmt) != names:
-            found = lines[0] if lines else ""
-            expected = fmt.delimiter.join(names)
-            return _Read(problem=f"header {found[:200]!r} is not {expected!r}")
-        lines, first = lines[1:], 2
-    if fmt.trailer:
-        last = re.fullmatch(fmt.trailer, lines[-1]) if lines else None
-        if last is None:
-            return _Read(problem=f"no trailer line matching {fmt.trailer!r} (incomplete?)")
-        lines = lines[:-1]
-        if "rows" in last.groupdict() and int(last["rows"]) != len(lines):
-            reason = f"trailer says {int(last['rows'])} data lines, the file has {len(lines)}"
-            return _Read(problem=reason)
+def _cut_last_line(text: str) -> tuple[str, str]:
+    """``text`` (lines joined by line endings, none at the end) -> (all but its last line,
+    the last line)."""
+    cut = text.rfind("\n")
+    return (text[:cut].removesuffix("\r"), text[cut + 1 :]) if cut >= 0 else ("", text)
+
+
+def _arrow_csv(
+    encoded: bytes, names: list[str], fmt: CsvFormat, first: int, threads: bool
+) -> tuple[pa.Table, list]:
+    """Arrow's CSV reader, every field as text; lines with the wrong field count as (line,
+    reason, text): numbered unless ``threads`` (then only their presence is known)."""
     bad: list = []
 
     def wrong_field_count(row) -> str:
         line = (row.text or "").removesuffix("\r")
         reason = "empty line" if not line else f"expected {len(names)} fields, found "
-        bad.append(
-            (row.number + first - 1, reason + (str(row.actual_columns) if line else ""), line)
-        )
+        number = row.number + first - 1 if row.number is not None else 0
+        bad.append((number, reason + (str(row.actual_columns) if line else ""), line))
         return "skip"
 
-    body = "\n".join(lines).encode() + b"\n" if lines else b""
     quote = {"quote_char": fmt.quote} if fmt.quote else {"quote_char": False}
+    block = 1 << 20 if threads else max(len(encoded), 1) + 1
     table = pacsv.read_csv(
-        pa.BufferReader(body),
-        read_options=pacsv.ReadOptions(
-            column_names=names, use_threads=False, block_size=max(len(body), 1) + 1
-        ),
+        pa.BufferReader(encoded),
+        read_options=pacsv.ReadOptions(column_names=names, use_threads=threads, block_size=block),
         parse_options=pacsv.ParseOptions(
             delimiter=fmt.delimiter,
             ignore_empty_lines=False,
@@ -186,15 +180,46 @@ def read_csv(data: bytes, name: str, fmt: CsvFormat) -> _Read:
             quoted_strings_can_be_null=False,
         ),
     )
-    numbers = np.arange(first, first + len(lines), dtype=np.int32)
+    return table, bad
+
+
+def read_csv(data: bytes, name: str, fmt: CsvFormat) -> _Read:
+    text, problem = _decode(data, fmt.encoding)
+    if problem:
+        return _Read(problem=problem)
+    names = [c.name for c in fmt.columns]
+    first = 1
+    if fmt.header:
+        newline = text.find("\n")
+        header = (text if newline < 0 else text[:newline]).removesuffix("\r")
+        if not text or _csv_fields(header, fmt) != names:
+            expected = fmt.delimiter.join(names)
+            return _Read(problem=f"header {header[:200]!r} is not {expected!r}")
+        text, first = ("" if newline < 0 else text[newline + 1 :]), 2
+    body = text.removesuffix("\n").removesuffix("\r")  # the final line ending is optional
+    if fmt.trailer:
+        body, last = _cut_last_line(body)
+        last = re.fullmatch(fmt.trailer, last.removesuffix("\r")) if last else None
+        if last is None:
+            return _Read(problem=f"no trailer line matching {fmt.trailer!r} (incomplete?)")
+    lines = body.count("\n") + 1 if body else 0
+    if fmt.trailer and "rows" in last.groupdict() and int(last["rows"]) != lines:
+        return _Read(problem=f"trailer says {int(last['rows'])} data lines, the file has {lines}")
+    encoded = (body + "\n").encode() if lines else b""
+    table, bad = _arrow_csv(encoded, names, fmt, first, threads=True)
+    if bad:  # a threaded read does not number lines: read again, numbering them
+        table, bad = _arrow_csv(encoded, names, fmt, first, threads=False)
+    read = _Read(None, np.arange(first, first + lines, dtype=np.int32), bad, lines, first=first)
+    read.source = body
     if bad:
-        numbers = numbers[~np.isin(numbers, [b[0] for b in bad])]
-    if "" in lines:  # Arrow reads an empty line as a row of nulls
-        empty = np.array([lines[n - first] == "" for n in numbers], dtype=bool)
-        bad += [(int(n), "empty line", "") for n in numbers[empty]]
-        table, numbers = table.filter(pa.array(~empty)), numbers[~empty]
-    columns = {c: table.column(c) for c in names}
-    return _Read(columns, numbers, bad, len(lines), written=lines, first=first)
+        read.numbers = read.numbers[~np.isin(read.numbers, [b[0] for b in bad])]
+    if body.startswith(("\n", "\r\n")) or "\n\n" in body or "\n\r\n" in body or body == "\r":
+        # Arrow reads an empty line as a row of nulls
+        empty = np.array([read.text_of(int(n)) == "" for n in read.numbers], dtype=bool)
+        bad += [(int(n), "empty line", "") for n in read.numbers[empty]]
+        table, read.numbers = table.filter(pa.array(~empty)), read.numbers[~empty]
+    read.columns = {c: table.column(c) for c in names}
+    return read
 
 
 def _json_text(value) -> str | None:
@@ -296,11 +321,18 @@ def empty_table(drop: DropSpec) -> pa.Table:
     return parsed_schema(drop).empty_table()
 
 
+def _constant(value: str | None, n: int) -> pa.Array:
+    if value is None:
+        return pa.nulls(n, pa.string())
+    indices = pa.array(np.zeros(n, np.int32))
+    return pa.DictionaryArray.from_arrays(indices, [value]).cast(pa.string())
+
+
 def _finish(table: pa.Table, drop: DropSpec, name: str, groups: dict[str, str]) -> pa.Table:
     n = table.num_rows
     columns = {c: table.column(c) for c in table.column_names}
     for group in drop.pattern.groupindex:
-        columns[group] = pa.array([groups.get(group)] * n, pa.string())
-    columns["file"] = pa.array([name] * n, pa.string())
+        columns[group] = _constant(groups.get(group), n)
+    columns["file"] = _constant(name, n)
     schema = parsed_schema(drop)
     return pa.table([columns[f.name].cast(f.type) for f in schema], schema=schema)

@@ -1,0 +1,106 @@
+"""The bank's statement drop (lakehouse/defs/bank): a statement as the bank writes it is parsed
+by its YAML declaration alone and reconciled against the platform's payments."""
+
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pyarrow as pa
+import yaml
+
+from lakehouse.sources.files.readers import parse_file
+from lakehouse.sources.files.spec import drop_spec
+from lakehouse.warehouse.bank_statements import reconcile
+from lakehouse_dev.simulate.bank import money, statement_text
+
+SPEC = drop_spec(
+    yaml.safe_load(
+        (Path(__file__).parents[3] / "lakehouse/defs/bank/drop/statement.yaml").read_text()
+    )
+)
+NAME = "statement_DE89370400440532013000_20260302.csv"
+STATEMENT = (
+    "booking_date;value_date;reference;counterparty;amount;currency\r\n"
+    "02.03.2026;02.03.2026;PAY-00000011 TRADE-5;Bäckerei Groß;1.250,00;EUR\r\n"  # matched
+    '02.03.2026;03.03.2026;PAY-00000012 TRADE-6;"Smith; Jones Ltd";99,90;EUR\r\n'  # mismatch
+    "02.03.2026;-;PAY-00000099;Unknown Co;10,00;EUR\r\n"  # no such payment
+    "02.03.2026;-;ACCOUNT FEE;-;-12,50;EUR\r\n"  # bank only
+    "02.03.2026;02.03.2026;PAY-00000014;Zoë SARL;2.000.000,01;EUR\r\n"  # matched
+    "TOTAL;5;2.001.347,41\r\n"
+)
+PAYMENTS = pa.table(
+    {
+        "id": pa.array([11, 12, 13, 14, 15], pa.int64()),
+        "trade_id": pa.array([5, 6, 7, 8, 9], pa.int64()),
+        "amount": pa.array(
+            [Decimal(v) for v in ("1250.00", "99.00", "500.00", "2000000.01", "1.00")],
+            pa.decimal128(14, 2),
+        ),
+        "paid_at": [
+            datetime(2026, 3, 2, 9, 15),
+            datetime(2026, 3, 2, 10, 0),
+            datetime(2026, 3, 2, 23, 59),  # paid that day, not on the statement
+            datetime(2026, 3, 2, 12, 0),
+            datetime(2026, 3, 1, 8, 0),  # another day: its statement has not arrived
+        ],
+    }
+)
+
+
+def test_the_bank_statement_parses_by_its_declaration():
+    parsed = parse_file(SPEC, STATEMENT.encode("cp1252"), NAME)
+    assert parsed.file_problem is None and parsed.rejected.num_rows == 0
+    rows = [
+        (r["booking_date"], r["value_date"], r["reference"][:12], r["counterparty"], r["amount"])
+        for r in parsed.table.to_pylist()
+    ]
+    d2, d3 = date(2026, 3, 2), date(2026, 3, 3)
+    assert rows == [
+        (d2, d2, "PAY-00000011", "Bäckerei Groß", Decimal("1250.00")),
+        (d2, d3, "PAY-00000012", "Smith; Jones Ltd", Decimal("99.90")),
+        (d2, None, "PAY-00000099", "Unknown Co", Decimal("10.00")),
+        (d2, None, "ACCOUNT FEE", None, Decimal("-12.50")),
+        (d2, d2, "PAY-00000014", "Zoë SARL", Decimal("2000000.01")),
+    ]
+
+
+def test_the_bank_statement_reconciles_against_the_platform_payments():
+    parsed = parse_file(SPEC, STATEMENT.encode("cp1252"), NAME)
+    out = reconcile(parsed.table, PAYMENTS)
+    got = sorted(
+        (r["payment_id"], r["status"], r["bank_amount"], r["platform_amount"], r["line"])
+        for r in out.to_pylist()
+        if r["payment_id"] is not None
+    )
+    assert got == [
+        (11, "matched", Decimal("1250.00"), Decimal("1250.00"), 2),
+        (12, "amount_mismatch", Decimal("99.90"), Decimal("99.00"), 3),
+        (13, "missing_in_bank", None, Decimal("500.00"), None),
+        (14, "matched", Decimal("2000000.01"), Decimal("2000000.01"), 6),
+        (99, "unknown_payment", Decimal("10.00"), None, 4),
+    ]
+    fee = [r for r in out.to_pylist() if r["payment_id"] is None]
+    assert [(r["status"], r["reference"], r["line"]) for r in fee] == [
+        ("bank_only", "ACCOUNT FEE", 5)
+    ]
+    # payment 15 was paid on a day whose statement has not arrived: not reported missing
+    assert out.num_rows == 6
+
+
+def test_a_payment_twice_on_the_statements_is_flagged():
+    twice = STATEMENT.replace("TOTAL;5;", "TOTAL;6;").replace(
+        "TOTAL", "02.03.2026;-;PAY-00000011 again;Bäckerei Groß;1.250,00;EUR\r\nTOTAL"
+    )
+    out = reconcile(parse_file(SPEC, twice.encode("cp1252"), NAME).table, PAYMENTS)
+    statuses = [r["status"] for r in out.to_pylist() if r["payment_id"] == 11]
+    assert statuses == ["duplicate_in_bank", "duplicate_in_bank"]
+
+
+def test_the_simulated_statement_is_what_the_declaration_reads():
+    lines = [("PAY-00000001 TRADE-1", 'Müller "Söhne"; KG', Decimal("-1234567.5"))]
+    text = statement_text(date(2026, 3, 2), lines)
+    parsed = parse_file(SPEC, text.encode("cp1252"), NAME)
+    assert [(r["counterparty"], r["amount"]) for r in parsed.table.to_pylist()] == [
+        ('Müller "Söhne"; KG', Decimal("-1234567.50"))
+    ]
+    assert money(Decimal("-1234567.5")) == "-1.234.567,50"
