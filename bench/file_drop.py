@@ -10,6 +10,7 @@ Size: 128 MiB of CSV at ``BENCH_SCALE=1`` (16 files); ``BENCH_SCALE=16`` is the 
 import random
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.common import MB, progress
@@ -47,6 +48,7 @@ def _write_files(lake_root: Path, folder: str, total_bytes: int) -> list[str]:
 
 def run(scale: float = 1.0) -> dict[str, float]:
     import duckdb
+    import yaml
 
     from lakehouse.sources.files.landing import landing_for
     from lakehouse.sources.files.spec import drop_spec
@@ -54,18 +56,13 @@ def run(scale: float = 1.0) -> dict[str, float]:
     from lakehouse.warehouse.file_drops import parse_drop_wave
 
     spec_path = Path(__file__).parents[1] / "lakehouse/defs/bank/drop/statement.yaml"
-    import yaml
-
     raw = yaml.safe_load(spec_path.read_text())
     raw["format"]["encoding"] = "latin-1"  # DuckDB reads latin-1, not cp1252
     spec = drop_spec(raw)
     total = int(128 * MB * scale)
     with tempfile.TemporaryDirectory(prefix="bench-file-drop-") as tmp:
         lake, warehouse = Store(f"{tmp}/lake"), Store(f"{tmp}/warehouse")
-        folder = landing_for(spec).take_folder(
-            __import__("datetime").datetime(2026, 3, 2, 10, tzinfo=__import__("datetime").UTC),
-            "2026-03-02",
-        )
+        folder = landing_for(spec).take_folder(datetime(2026, 3, 2, 10, tzinfo=UTC), "2026-03-02")
         progress(f"[file_drop] writing {total / MB:.0f} MiB of statements")
         _write_files(Path(tmp) / "lake", folder, total)
 

@@ -1,7 +1,7 @@
 """The bank's statement drop (lakehouse/defs/bank): a statement as the bank writes it is parsed
 by its YAML declaration alone and reconciled against the platform's payments."""
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -104,3 +104,41 @@ def test_the_simulated_statement_is_what_the_declaration_reads():
         ('Müller "Söhne"; KG', Decimal("-1234567.50"))
     ]
     assert money(Decimal("-1234567.5")) == "-1.234.567,50"
+
+
+def test_the_simulated_bank_statements_reconcile_with_the_simulated_platform(tmp_path):
+    """The demo's drop: statements written from the platform's payments parse by the YAML
+    declaration and every payment of those days is matched (the fee alone is bank-only)."""
+    import sqlalchemy as sa
+
+    from lakehouse.sources.platform.db import connect
+    from lakehouse.sources.platform.schema import TABLES
+    from lakehouse.storage.store import Store
+    from lakehouse_dev.simulate.bank import write_statements
+    from lakehouse_dev.simulate.platform import simulate, simulated_clock
+
+    url = f"sqlite:///{tmp_path / 'platform.sqlite'}"
+    simulate(url, days=35, seed=7)
+    last = simulated_clock(url).date() - timedelta(days=1)
+    store = Store(str(tmp_path / "landing"))
+    out = write_statements(url, store, "bank", 10, last)
+    parsed = [parse_file(SPEC, store.read_bytes(k), k.rsplit("/", 1)[1]) for k in out.files]
+    assert all(p.file_problem is None and p.rejected.num_rows == 0 for p in parsed)
+    lines = pa.concat_tables([p.table for p in parsed])
+    assert lines.num_rows == out.lines > 0
+    p = TABLES["payments"]
+    with connect(url) as conn:
+        rows = conn.execute(sa.select(p.c.id, p.c.trade_id, p.c.amount, p.c.paid_at)).all()
+    payments = pa.table(
+        {
+            "id": pa.array([r.id for r in rows], pa.int64()),
+            "trade_id": pa.array([r.trade_id for r in rows], pa.int64()),
+            "amount": pa.array([Decimal(r.amount) for r in rows], pa.decimal128(14, 2)),
+            "paid_at": pa.array([r.paid_at for r in rows], pa.timestamp("us")),
+        }
+    )
+    statuses = reconcile(lines, payments).column("status").to_pylist()
+    fees = sum(1 for r in lines.column("reference").to_pylist() if r == "ACCOUNT FEE")
+    assert statuses.count("bank_only") == fees
+    assert statuses.count("matched") == lines.num_rows - fees > 0
+    assert len(statuses) == lines.num_rows

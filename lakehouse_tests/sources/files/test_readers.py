@@ -211,3 +211,29 @@ def test_parquet_hand_made_and_bad():
 def test_invalid_declarations_name_the_field(change, message):
     with pytest.raises(SpecError, match=message):
         drop_spec({**BANK, **change})
+
+
+@pytest.mark.parametrize("drop", [JSONL, PARQUET], ids=["jsonl", "parquet"])
+@pytest.mark.parametrize(
+    ("data", "name", "reason"),
+    [
+        (b"", None, "empty file"),
+        (b'{"id": 1}\n', "unknown.txt", "file name does not match"),
+    ],
+)
+def test_whole_file_problems_in_every_format(drop, data, name, reason):
+    name = name or ("events-2026-03-02.jsonl" if drop is JSONL else "b1.parquet")
+    parsed = parse_file(drop_spec(drop), data, name)
+    assert parsed.file_problem.startswith(reason) and parsed.table.num_rows == 0
+    assert parsed.accounted
+
+
+def test_jsonl_not_in_its_encoding_and_garbage():
+    spec = drop_spec(JSONL)
+    latin = parse_file(
+        spec, '{"id": 1, "tags": "Grüße"}\n'.encode("latin-1"), "events-2026-03-02.jsonl"
+    )
+    assert latin.file_problem == "not utf-8: byte 23 (line 1) cannot be decoded"
+    garbage = parse_file(spec, b"\x1f\x8b\x08garbage\n", "events-2026-03-02.jsonl")
+    assert garbage.file_problem == "no valid line (1 rejected)"
+    assert garbage.rejected.column("reason").to_pylist()[0].startswith("invalid JSON")
