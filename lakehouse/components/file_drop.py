@@ -27,7 +27,7 @@ import hashlib
 import json
 import posixpath
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,7 @@ from lakehouse.sources.files.spec import DelimitedLogFormat, DropSpec, Grouping,
 from lakehouse.sources.machines.formats import machine_types
 from lakehouse.storage.quarantine import quarantine
 from lakehouse.warehouse.file_drops import Layout, WaveParse, parse_drop_wave
+from lakehouse.warehouse.machine_logs import MAX_CLOCK_SKEW
 from lakehouse.warehouse.machine_waves import parse_wave
 
 MAX_CLAIMS_PER_TICK = 5_000
@@ -211,7 +212,7 @@ class ParseConfig(dg.Config):
     """Re-parse every file of the group, not only those without a parsed part."""
     workers: int = 2
     """Files parsed at once (memory is bounded by this many files)."""
-    max_clock_skew_minutes: float = 60.0
+    max_clock_skew_minutes: float = MAX_CLOCK_SKEW.total_seconds() / 60
     """(machine logs) How far outside its file's wave (or after the file's arrival) a line's
     time may lie; further out it is rejected (a machine clock set wrong)."""
 
@@ -276,7 +277,7 @@ def drop_definitions(
     sensor_name: str | None = None,
     start: str = PARTITIONS_START,
     parse: WaveParser = _parse,
-    also_run: list[dg.AssetKey] = (),
+    also_run: Sequence[dg.AssetKey] = (),
 ) -> dg.Definitions:
     """The landing spec, the raw and parsed assets and the sensor of one drop (whose runs
     also materialise ``also_run``: assets on top with the same partitions)."""

@@ -83,6 +83,9 @@ def _convert(text: pa.ChunkedArray, column: Column, fmt) -> pa.ChunkedArray:
             text = pc.replace_substring(text, thousands, "")
         if getattr(fmt, "decimal", ".") != "." and not pa.types.is_integer(arrow):
             text = pc.replace_substring(text, fmt.decimal, ".")
+        if pa.types.is_decimal(arrow):  # more decimals than the scale: unparsable, not rounded
+            finer = pc.match_substring_regex(text, rf"\.\d{{{arrow.scale + 1},}}$")
+            text = pc.if_else(pc.fill_null(finer, False), pa.scalar(None, pa.string()), text)
     if pa.types.is_timestamp(arrow):  # a time without a zone is UTC
         naive = pc.fill_null(pc.match_substring_regex(text, r"\d(Z|[+-]\d\d(:?\d\d)?)$"), True)
         return pc.if_else(

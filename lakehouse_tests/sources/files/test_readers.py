@@ -76,7 +76,7 @@ def test_bank_csv_bad_lines_rejected_the_rest_kept():
         "Buchungstag;Referenz;Auftraggeber;Betrag;Waehrung\n"
         "02.03.2026;PAY-1;A;1,00;EUR\n"
         "31.02.2026;PAY-2;B;2,00;EUR\n"
-        "02.03.2026;PAY-3;C;zwei;EUR\n"
+        "02.03.2026;PAY-3;C;3,001;EUR\n"
         "02.03.2026;;D;4,00;EUR\n"
         "02.03.2026;PAY-5;E;5,00\n"
         "\n"
@@ -86,7 +86,7 @@ def test_bank_csv_bad_lines_rejected_the_rest_kept():
     assert rows(parsed, "Referenz", "line") == [("PAY-1", 2), ("PAY-7", 8)]
     assert rejected(parsed) == [
         (3, "unparsable Buchungstag '31.02.2026'", "31.02.2026;PAY-2;B;2,00;EUR"),
-        (4, "unparsable Betrag 'zwei'", "02.03.2026;PAY-3;C;zwei;EUR"),
+        (4, "unparsable Betrag '3,001'", "02.03.2026;PAY-3;C;3,001;EUR"),
         (5, "missing Referenz", "02.03.2026;;D;4,00;EUR"),
         (6, "expected 5 fields, found 4", "02.03.2026;PAY-5;E;5,00"),
         (7, "empty line", ""),
