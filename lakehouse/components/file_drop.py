@@ -134,7 +134,7 @@ def _request(
 def landing_sensor(
     name: str,
     drop: str,
-    landing: Landing,
+    arrivals: Landing,
     landing_key: dg.AssetKey,
     targets: list[dg.AssetKey],
     start: str = PARTITIONS_START,
@@ -143,12 +143,12 @@ def landing_sensor(
     first = datetime.fromisoformat(start).replace(tzinfo=UTC)
 
     def valid(wave: str, now: datetime) -> bool:
-        moment = landing.grouping.bounds(wave)[0]
-        return first <= moment <= now + timedelta(hours=landing.grouping.hours)
+        moment = arrivals.grouping.bounds(wave)[0]
+        return first <= moment <= now + timedelta(hours=arrivals.grouping.hours)
 
     @dg.sensor(
         name=name,
-        description=f"Complete files in the landing folder `{landing.prefix}/` -> claimed, one "
+        description=f"Complete files in the landing folder `{arrivals.prefix}/` -> claimed, one "
         f"run per arrival group ({' -> '.join(k.to_user_string() for k in targets)}); groups "
         "whose last run failed are run again.",
         target=targets,
@@ -163,27 +163,27 @@ def landing_sensor(
     def _tick(context, store, lake_store) -> dg.SensorResult:
         cursor = json.loads(context.cursor) if context.cursor else {}
         now = time.time()
-        files, refused = landing.list_landing(store)
+        files, refused = arrivals.list_landing(store)
         for file in refused:
             context.log.warning(f"landing: {file.name!r} refused: {file.reason}")
-            landing.refuse(store, file)
-        complete, pending = landing.complete(store, files, cursor.get("pending", {}), now)
+            arrivals.refuse(store, file)
+        complete, pending = arrivals.complete(store, files, cursor.get("pending", {}), now)
         pending.update({f.key: [f.signature, now] for f in complete[MAX_CLAIMS_PER_TICK:]})
         claimed_now, rejected = 0, len(refused)
         for file in complete[:MAX_CLAIMS_PER_TICK]:
-            wave = landing.wave_of(store, file)
+            wave = arrivals.wave_of(store, file)
             if not valid(wave, datetime.now(UTC)):
                 reason = f"wave {wave} is outside the partitions (clock or name?)"
                 quarantine(store, file.key, reason)
                 rejected += 1
-            elif landing.claim(store, file.key, wave):
+            elif arrivals.claim(store, file.key, wave):
                 claimed_now += 1
             else:
                 rejected += 1
-        for key, reason in landing.sweep_taken(store, lake_store, now).items():
+        for key, reason in arrivals.sweep_taken(store, lake_store, now).items():
             context.log.warning(f"landing: {key} quarantined: {reason}")
             rejected += 1
-        claims = landing.claimed(store)
+        claims = arrivals.claimed(store)
         requests = [
             request
             for wave in sorted(claims.keys() | _failed_groups(context.instance, name))

@@ -10,7 +10,9 @@ trailer not as declared, not Parquet, a column missing). ``accepted + rejected =
 (``delimited_log``, the machine logs, has its own reader: ``warehouse/machine_logs.py``.)
 """
 
+import codecs
 import csv
+import functools
 import json
 import re
 from dataclasses import dataclass, field
@@ -38,11 +40,12 @@ class _Read:
     problem: str | None = None
     written: list[str] | None = None  # the data lines as written (for rejected lines' text)
     first: int = 1  # physical number of written[0]
-    source: str | None = None  # or the data lines' text, split only if a line is rejected
+    source: bytes | None = None  # or the data lines (UTF-8), split only if a line is rejected
 
     def text_of(self, number: int) -> str:
         if self.written is None and self.source is not None:
-            self.written = [line.removesuffix("\r") for line in self.source.split("\n")]
+            text = self.source.decode()
+            self.written = [line.removesuffix("\r") for line in text.split("\n")]
         return self.written[number - self.first] if self.written else ""
 
 
@@ -144,15 +147,8 @@ def _csv_fields(line: str, fmt: CsvFormat) -> list[str]:
     return next(csv.reader([line], delimiter=fmt.delimiter, **quoting), [])
 
 
-def _cut_last_line(text: str) -> tuple[str, str]:
-    """``text`` (lines joined by line endings, none at the end) -> (all but its last line,
-    the last line)."""
-    cut = text.rfind("\n")
-    return (text[:cut].removesuffix("\r"), text[cut + 1 :]) if cut >= 0 else ("", text)
-
-
 def _arrow_csv(
-    encoded: bytes, names: list[str], fmt: CsvFormat, first: int, threads: bool
+    body: pa.Buffer, names: list[str], fmt: CsvFormat, first: int, threads: bool
 ) -> tuple[pa.Table, list]:
     """Arrow's CSV reader, every field as text; lines with the wrong field count as (line,
     reason, text): numbered unless ``threads`` (then only their presence is known)."""
@@ -166,9 +162,9 @@ def _arrow_csv(
         return "skip"
 
     quote = {"quote_char": fmt.quote} if fmt.quote else {"quote_char": False}
-    block = 1 << 20 if threads else max(len(encoded), 1) + 1
+    block = 1 << 20 if threads else max(body.size, 1) + 1
     table = pacsv.read_csv(
-        pa.BufferReader(encoded),
+        pa.BufferReader(body),
         read_options=pacsv.ReadOptions(column_names=names, use_threads=threads, block_size=block),
         parse_options=pacsv.ParseOptions(
             delimiter=fmt.delimiter,
@@ -187,42 +183,61 @@ def _arrow_csv(
 
 
 def read_csv(data: bytes, name: str, fmt: CsvFormat) -> _Read:
+    """Header, trailer and line count found on the bytes (UTF-8: the file itself, else its
+    text re-encoded), the data lines handed to Arrow without a copy."""
     text, problem = _decode(data, fmt.encoding)
     if problem:
         return _Read(problem=problem)
+    raw = data if codecs.lookup(fmt.encoding).name == "utf-8" else text.encode()
+    start, end, first = (3 if raw.startswith(codecs.BOM_UTF8) else 0), len(raw), 1
     names = [c.name for c in fmt.columns]
-    first = 1
     if fmt.header:
-        newline = text.find("\n")
-        header = (text if newline < 0 else text[:newline]).removesuffix("\r")
-        if not text or _csv_fields(header, fmt) != names:
+        newline = raw.find(b"\n", start)
+        header = raw[start : end if newline < 0 else newline].decode().removesuffix("\r")
+        if start == end or _csv_fields(header, fmt) != names:
             expected = fmt.delimiter.join(names)
             return _Read(problem=f"header {header[:200]!r} is not {expected!r}")
-        text, first = ("" if newline < 0 else text[newline + 1 :]), 2
-    body = text.removesuffix("\n").removesuffix("\r")  # the final line ending is optional
+        start, first = (end if newline < 0 else newline + 1), 2
+    end = _without_line_ending(raw, start, end)  # the final line ending is optional
     if fmt.trailer:
-        body, last = _cut_last_line(body)
-        last = re.fullmatch(fmt.trailer, last.removesuffix("\r")) if last else None
+        cut = raw.rfind(b"\n", start, end)
+        last = raw[cut + 1 if cut >= 0 else start : end].decode().removesuffix("\r")
+        end = _without_line_ending(raw, start, cut + 1 if cut >= 0 else start)
+        last = re.fullmatch(fmt.trailer, last) if last else None
         if last is None:
             return _Read(problem=f"no trailer line matching {fmt.trailer!r} (incomplete?)")
-    lines = body.count("\n") + 1 if body else 0
+    lines = raw.count(b"\n", start, end) + 1 if end > start else 0
     if fmt.trailer and "rows" in last.groupdict() and int(last["rows"]) != lines:
         return _Read(problem=f"trailer says {int(last['rows'])} data lines, the file has {lines}")
-    encoded = (body + "\n").encode() if lines else b""
-    table, bad = _arrow_csv(encoded, names, fmt, first, threads=True)
+    body = pa.py_buffer(raw).slice(start, end - start) if lines else pa.py_buffer(b"")
+    table, bad = _arrow_csv(body, names, fmt, first, threads=True)
     if bad:  # a threaded read does not number lines: read again, numbering them
-        table, bad = _arrow_csv(encoded, names, fmt, first, threads=False)
+        table, bad = _arrow_csv(body, names, fmt, first, threads=False)
     read = _Read(None, np.arange(first, first + lines, dtype=np.int32), bad, lines, first=first)
-    read.source = body
     if bad:
+        read.source = raw[start:end]
         read.numbers = read.numbers[~np.isin(read.numbers, [b[0] for b in bad])]
-    if body.startswith(("\n", "\r\n")) or "\n\n" in body or "\n\r\n" in body or body == "\r":
-        # Arrow reads an empty line as a row of nulls
-        empty = np.array([read.text_of(int(n)) == "" for n in read.numbers], dtype=bool)
+    nulls = [pc.is_null(table.column(c)) for c in names]
+    if table.num_rows and pc.any(functools.reduce(pc.and_, nulls)).as_py():
+        # a row of nulls: an empty line (Arrow reads it so), or one of empty fields (kept)
+        read.source = raw[start:end]
+        every = functools.reduce(pc.and_, nulls).to_numpy(zero_copy_only=False)
+        empty = np.zeros(len(read.numbers), dtype=bool)
+        for i in np.flatnonzero(every):
+            empty[i] = read.text_of(int(read.numbers[i])) == ""
         bad += [(int(n), "empty line", "") for n in read.numbers[empty]]
         table, read.numbers = table.filter(pa.array(~empty)), read.numbers[~empty]
     read.columns = {c: table.column(c) for c in names}
     return read
+
+
+def _without_line_ending(raw: bytes, start: int, end: int) -> int:
+    """``end`` moved before a line ending that ``raw[start:end]`` ends with."""
+    if end > start and raw[end - 1] == 0x0A:
+        end -= 1
+    if end > start and raw[end - 1] == 0x0D:
+        end -= 1
+    return end
 
 
 def _json_text(value) -> str | None:
@@ -314,21 +329,23 @@ def parse_file(drop: DropSpec, data: bytes, name: str) -> ParsedFile:
 
 
 def parsed_schema(drop: DropSpec) -> pa.Schema:
-    """Declared columns, then the name's groups (text), then ``file`` and ``line``."""
+    """Declared columns, then the name's groups (text, dictionary-encoded: one value per
+    file), then ``file`` (likewise) and ``line``."""
     fields = [(c.name, c.arrow) for c in drop.format.columns]
-    fields += [(g, pa.string()) for g in drop.pattern.groupindex]
-    return pa.schema([*fields, ("file", pa.string()), ("line", pa.int32())])
+    fields += [(g, _CONSTANT) for g in drop.pattern.groupindex]
+    return pa.schema([*fields, ("file", _CONSTANT), ("line", pa.int32())])
 
 
 def empty_table(drop: DropSpec) -> pa.Table:
     return parsed_schema(drop).empty_table()
 
 
+_CONSTANT = pa.dictionary(pa.int32(), pa.string())  # one value per file: dictionary-encoded
+
+
 def _constant(value: str | None, n: int) -> pa.Array:
-    if value is None:
-        return pa.nulls(n, pa.string())
-    indices = pa.array(np.zeros(n, np.int32))
-    return pa.DictionaryArray.from_arrays(indices, [value]).cast(pa.string())
+    indices = pa.array(np.zeros(n, np.int32), mask=np.full(n, value is None))
+    return pa.DictionaryArray.from_arrays(indices, [value or ""])
 
 
 def _finish(table: pa.Table, drop: DropSpec, name: str, groups: dict[str, str]) -> pa.Table:
