@@ -142,3 +142,46 @@ def test_the_simulated_bank_statements_reconcile_with_the_simulated_platform(tmp
     assert statuses.count("bank_only") == fees
     assert statuses.count("matched") == lines.num_rows - fees > 0
     assert len(statuses) == lines.num_rows
+
+
+def test_the_reconciliation_asset_reads_the_drop_and_the_platform_payments(tmp_path):
+    """``warehouse/bank/payments_reconciled`` as Dagster runs it: the payments through the
+    platform's Parquet IO manager, the statement through the bank drop's assets."""
+    import dagster as dg
+
+    from lakehouse.components.file_drop import drop_definitions
+    from lakehouse.components.resources.stores import ObjectStore, ParquetIOManager
+    from lakehouse.defs.bank.keys import PAYMENTS_KEY
+    from lakehouse.defs.bank.reconciliation import SPEC as BANK
+    from lakehouse.defs.bank.reconciliation import payments_reconciled
+    from lakehouse.storage.projections import read_current
+    from lakehouse.storage.store import Store
+
+    stores = {n: Store(str(tmp_path / n)) for n in ("landing", "lake", "warehouse")}
+    stores["landing"].write_bytes(
+        f"bank/_claimed/wave=2026-03-02/{NAME}", STATEMENT.encode("cp1252")
+    )
+    drop = drop_definitions(BANK, group_name="bank", owners=[])
+
+    @dg.asset(key=PAYMENTS_KEY)
+    def payments() -> pa.Table:
+        return PAYMENTS
+
+    resources = {
+        **{n: ObjectStore(url=s.url, name=n) for n, s in stores.items()},
+        "io_manager": ParquetIOManager(base_url=stores["warehouse"].url),
+    }
+    drop_assets = [a for a in drop.assets if isinstance(a, dg.AssetsDefinition)]
+    assert dg.materialize(drop_assets, partition_key="2026-03-02", resources=resources).success
+    result = dg.materialize([payments, payments_reconciled], resources=resources)
+    assert result.success
+    table = read_current(stores["warehouse"], "bank/payments_reconciled")
+    assert sorted(table.column("status").to_pylist()) == sorted(
+        ["matched", "matched", "amount_mismatch", "missing_in_bank", "unknown_payment", "bank_only"]
+    )
+    check = result.get_asset_check_evaluations()[0]
+    assert not check.passed and check.metadata["out_of_line"].data == {
+        "amount_mismatch": 1,
+        "unknown_payment": 1,
+        "missing_in_bank": 1,
+    }
