@@ -11,9 +11,9 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
-from lakehouse.sources.platform import schema
 from lakehouse.sources.platform.db import connect
 from lakehouse.storage.store import Store
+from lakehouse_dev.simulate import platform_schema as schema
 
 ACCOUNT = "DE89370400440532013000"
 HEADER = "booking_date;value_date;reference;counterparty;amount;currency"

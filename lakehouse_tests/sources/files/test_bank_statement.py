@@ -112,10 +112,10 @@ def test_the_simulated_bank_statements_reconcile_with_the_simulated_platform(tmp
     import sqlalchemy as sa
 
     from lakehouse.sources.platform.db import connect
-    from lakehouse.sources.platform.schema import TABLES
     from lakehouse.storage.store import Store
     from lakehouse_dev.simulate.bank import write_statements
     from lakehouse_dev.simulate.platform import simulate, simulated_clock
+    from lakehouse_dev.simulate.platform_schema import TABLES
 
     url = f"sqlite:///{tmp_path / 'platform.sqlite'}"
     simulate(url, days=35, seed=7)
