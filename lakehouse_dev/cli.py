@@ -10,6 +10,7 @@ import click
 from lakehouse.settings import Settings
 from lakehouse_dev.simulate.cli import (
     simulate,
+    simulate_bank_statements,
     simulate_events,
     simulate_machine_logs,
     simulate_platform,
@@ -109,6 +110,7 @@ def demo(ctx: click.Context, days: int) -> None:
     click.echo("      a wave of machine logs of the day added in step 3")
     ctx.invoke(simulate_platform, days=days, seed=7)
     ctx.invoke(simulate_marketing, seed=7, serve=False)
+    ctx.invoke(simulate_bank_statements, days=3)
     next_day = simulated_clock(settings.platform_db_url)  # midnight of the day step 3 adds
     ctx.invoke(
         simulate_machine_logs,

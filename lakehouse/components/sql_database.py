@@ -81,7 +81,7 @@ class SqlDatabase(dg.Component, dg.Model, dg.Resolvable):
         "0 * * * *",
         description="When each table's current state is reconciled with the source (cron).",
     )
-    group: str | None = Field(None, description="Group of the assets (default: `name`).")
+    group_name: str | None = Field(None, description="Group of the assets (default: `name`).")
     owners: list[str] = Field([], description="Owners of the assets.")
 
     @property
@@ -148,7 +148,7 @@ class _Table:
         self.lake_key = dg.AssetKey(["lake", *path])
         self.state_key = dg.AssetKey(["warehouse", *path])
         self.prefix = "/".join(path)
-        self.group = source.group or source.name
+        self.group = source.group_name or source.name
         self.label = f"{source.name}.{self.name}"
 
     def spec(self, conn: sa.Connection) -> TableSpec:

@@ -15,20 +15,19 @@ all (empty, unknown machine type, unreadable gzip) are rejected as a whole; the 
 quarantines them. Nothing is dropped silently: ``accepted + rejected == lines`` per file.
 """
 
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from isal import isal_zlib
 
+from lakehouse.sources.files.casting import cast as _cast
+from lakehouse.sources.files.casting import failed as _failed
+from lakehouse.sources.files.parsed import MAX_TEXT, ParsedFile
 from lakehouse.sources.machines.formats import (
-    BY_PREFIX,
     EVENTS,
     FORMATS,
     WAVE_HOURS,
@@ -72,7 +71,6 @@ _TYPES = {f.name: f.type for f in PARSED_SCHEMA}
 _REQUIRED = ("ts", "machine_id", "station_id", "event")
 _BOM = b"\xef\xbb\xbf"
 _GZIP = b"\x1f\x8b"
-MAX_TEXT = 1000
 # Decompression is bounded: a gzip file inflating beyond this many times its size, or beyond
 # MAX_UNCOMPRESSED_BYTES, is rejected whole before it can take the memory (a gzip bomb).
 MAX_GZIP_RATIO = 100
@@ -80,23 +78,6 @@ MAX_UNCOMPRESSED_BYTES = 1 << 30
 # A line's time may lie this far outside its file's wave (machine clocks drift); further out
 # (a clock set to 2099) it is rejected: it would make a KPI hour of its own.
 MAX_CLOCK_SKEW = timedelta(hours=1)
-
-
-@dataclass
-class ParsedFile:
-    name: str
-    table: pa.Table  # PARSED_SCHEMA
-    rejected: pa.Table  # REJECTED_SCHEMA
-    lines: int  # data lines in the file (header excluded; the truncated last line included)
-    exact: bool  # some value was unparsable: its column was converted value by value
-    file_problem: str | None = None  # the whole file was rejected: why (quarantine it)
-    uncompressed_bytes: int = 0
-
-    @property
-    def accounted(self) -> bool:
-        """Every line is either accepted or rejected (a whole-file rejection counts once)."""
-        expected = max(self.lines, 1) if self.file_problem else self.lines
-        return self.table.num_rows + self.rejected.num_rows == expected
 
 
 def empty_parsed() -> pa.Table:
@@ -206,35 +187,6 @@ def _read(
     )
 
 
-_thread = threading.local()
-
-
-def _try_cast(text: pa.ChunkedArray, sql_type: str) -> pa.ChunkedArray:
-    """DuckDB's ``TRY_CAST``: NULL where a value is unparsable (Arrow's cast fails whole).
-    Each parsing thread keeps its connection: connecting costs about as much as the cast."""
-    if not hasattr(_thread, "duckdb"):
-        _thread.duckdb = duckdb.connect(config={"threads": 1})
-        _thread.duckdb.execute("SET TimeZone = 'UTC'")
-    con = _thread.duckdb
-    con.register("text", pa.table({"v": text}))
-    out = con.sql(f"SELECT TRY_CAST(v AS {sql_type}) AS v FROM text").to_arrow_table()
-    con.unregister("text")
-    return out.column("v")
-
-
-def _cast(text: pa.ChunkedArray, arrow_type: pa.DataType, sql_type: str) -> pa.ChunkedArray:
-    """Arrow's cast of a whole column (fast), or value by value where some value is bad."""
-    try:
-        return text.cast(arrow_type)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        value = _try_cast(text, sql_type)
-    try:
-        return value.cast(arrow_type)
-    except pa.ArrowInvalid:  # finer than the type holds (a time in microseconds): unparsable
-        cut = value.cast(arrow_type, safe=False)
-        return pc.if_else(pc.equal(cut.cast(value.type), value), cut, None)
-
-
 _TS_READ = {  # how the typed read takes each timestamp notation (then ``_utc``)
     "iso_z": pa.timestamp("ms", tz="UTC"),
     "iso_naive": pa.timestamp("ms"),
@@ -286,13 +238,6 @@ def _numbers(text: pa.ChunkedArray, fmt: MachineFormat, name: str) -> pa.Chunked
 def _codes(text: pa.ChunkedArray, codes: list[str]) -> pa.ChunkedArray:
     """Index of each value in ``codes`` (NULL if it is none of them)."""
     return pc.index_in(text, value_set=pa.array(codes))
-
-
-def _failed(text: pa.ChunkedArray, converted: pa.ChunkedArray) -> np.ndarray | None:
-    """Rows whose text is there but did not convert (None if there is none: the usual case)."""
-    if converted.null_count == text.null_count:
-        return None
-    return pc.and_(pc.is_valid(text), pc.is_null(converted)).to_numpy(zero_copy_only=False)
 
 
 def _line_numbers(first_line: int, rows: int, bad: list) -> np.ndarray:
@@ -506,11 +451,13 @@ def parse_bytes(
     wave_start: datetime | None = None,
     arrived: datetime | None = None,
     skew: timedelta = MAX_CLOCK_SKEW,
+    types: dict[str, MachineFormat] = FORMATS,
 ) -> ParsedFile:
     """Parse one machine-log file (its bytes as landed) named ``name``, of the wave starting at
     ``wave_start``, taken into the lake at ``arrived``: a line whose time lies more than
-    ``skew`` before the wave or after its end (or after the arrival) is rejected."""
-    meta = _parse_name(name)
+    ``skew`` before the wave or after its end (or after the arrival) is rejected. ``types``:
+    the machine types (the drop's ``delimited_log`` blocks)."""
+    meta = _parse_name(name, types)
     prefix = name.rsplit("/", 1)[-1].split("-", 1)[0].split("_", 1)[0]
     machine_type = meta.type or (prefix.lower() if meta.machine_id else "unknown")
 
@@ -521,7 +468,7 @@ def parse_bytes(
         rejected = _rejected(name, rows, machine_type, meta.machine_id, wave_start)
         return ParsedFile(name, empty_parsed(), rejected, len(lines), True, reason, len(body))
 
-    fmt = FORMATS.get(meta.type)
+    fmt = types.get(meta.type)
     tail = None
     if data.startswith(_GZIP):
         if fmt and not fmt.gzip:
@@ -535,7 +482,7 @@ def parse_bytes(
         return whole_file("empty file", b"")
     if fmt is None:
         if meta.machine_id:
-            known = ", ".join(BY_PREFIX)
+            known = ", ".join(f.prefix for f in types.values())
             reason = f"unknown machine type {prefix!r} (known: {known})"
         else:
             reason = "file name is not <MACHINE>-<NNNN>[_<YYYYMMDDTHHMMSS>]<extension>"

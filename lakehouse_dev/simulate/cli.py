@@ -136,6 +136,25 @@ def simulate_machine_logs(
     )
 
 
+@simulate.command("bank-statements")
+@click.option("--days", default=3, show_default=True, help="Statements (one per day).")
+@click.option("--landing", default=None, help="Folder or URL [default: <landing>/bank].")
+def simulate_bank_statements(days: int, landing: str | None) -> None:
+    """Write the bank's payments statements of the platform's last DAYS days (CSV, bank quirks:
+    docs/file-drops.md) into the landing folder."""
+    import datetime as dt
+
+    from lakehouse.storage.store import Store
+    from lakehouse_dev.simulate.bank import write_statements
+    from lakehouse_dev.simulate.platform import simulated_clock
+
+    settings = Settings.from_env()
+    store, prefix = (Store(landing), "") if landing else (Store(settings.landing_url), "bank")
+    last_day = simulated_clock(settings.platform_db_url).date() - dt.timedelta(days=1)
+    out = write_statements(settings.platform_db_url, store, prefix, days, last_day)
+    click.echo(f"bank statements: {len(out.files)} file(s), {out.lines} lines, up to {last_day}")
+
+
 @simulate.command("events")
 @click.option("--rate", default=50.0, show_default=True, help="Events per second.")
 @click.option("--seconds", default=10.0, show_default=True, help="For how long.")

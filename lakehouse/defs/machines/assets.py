@@ -1,42 +1,28 @@
-"""Machine logs: landing folder -> lake (raw files, by wave) -> typed Parquet -> KPIs.
+"""Machine KPIs on top of the machine-log drop (``drop/defs.yaml``: landing folder -> lake ->
+typed Parquet, by the file-drop component).
 
 Partitions are the 2-hour waves (``2026-11-03T08``), never one partition per file: a run takes
 every file of its wave, and a late file re-runs its own wave only.
 """
 
-import posixpath
 from collections.abc import Iterator
-from datetime import timedelta
 
 import dagster as dg
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from lakehouse.components.automation import dependency_updated
+from lakehouse.components.file_drop import PARTITIONS_START as FILE_DROP_START
+from lakehouse.components.file_drop import drop_partitions
 from lakehouse.components.resources.stores import ObjectStore
-from lakehouse.defs.machines.keys import (
-    DAILY_KEY,
-    GROUP,
-    HOURLY_KEY,
-    LANDING_KEY,
-    OWNERS,
-    PARSED_KEY,
-    RAW_KEY,
-)
-from lakehouse.sources.machines.formats import WAVE_FORMAT, wave_bounds
-from lakehouse.sources.machines.landing import take_wave
-from lakehouse.warehouse.machine_logs import MAX_CLOCK_SKEW
-from lakehouse.warehouse.machine_waves import (
-    PARSED_PREFIX,
-    REJECTED_PREFIX,
-    kpis,
-    parse_wave,
-    waves_of_day,
-)
+from lakehouse.defs.machines.keys import DAILY_KEY, GROUP, HOURLY_KEY, OWNERS, PARSED_KEY
+from lakehouse.sources.files.spec import Grouping
+from lakehouse.sources.machines.formats import SPEC, wave_bounds
+from lakehouse.warehouse.machine_waves import kpis, waves_of_day
 
 # The first wave. Dagster lists every wave partition (croniter: no fast path for 2-hourly) when
 # it evaluates conditions and input versions: history must not start before the data does.
-PARTITIONS_START = "2026-01-01T00"
+PARTITIONS_START = f"{FILE_DROP_START}T00"
 PARTITIONS_NOTE = (
     f" Partitions: every wave (day) since {PARTITIONS_START[:10]}, a fixed start shared by every "
     'deployment; the UI\'s "% filled" counts those with machine data, so waves before the '
@@ -44,132 +30,8 @@ PARTITIONS_NOTE = (
 )
 MAX_REJECTED_SHARE = 0.01  # a wave with more rejected lines than this warns
 
-waves = dg.TimeWindowPartitionsDefinition(
-    cron_schedule="0 */2 * * *",
-    fmt=WAVE_FORMAT,
-    start=PARTITIONS_START,
-    timezone="UTC",
-    end_offset=1,  # the wave in progress: a machine's clock may run a little ahead
-)
-days = dg.DailyPartitionsDefinition(start_date="2026-01-01", timezone="UTC", end_offset=1)
-
-landing_spec = dg.AssetSpec(
-    LANDING_KEY,
-    description="The shared landing folder the machines write their log files into "
-    "(`<landing>/machines/`): five machine types, one file per machine every 2 hours. "
-    "Formats: docs/machine-log-formats.md.",
-    group_name=GROUP,
-    owners=OWNERS,
-    kinds={"files"},
-)
-
-
-@dg.asset(
-    key=RAW_KEY,
-    deps=[LANDING_KEY],
-    partitions_def=waves,
-    description="Machine log files as landed, original bytes, in arrival order: one folder "
-    "per take of a 2-hour wave's files (`machines/raw/dt=<date>/<time>Z_wave=<wave>/<name>`, "
-    "a late file makes a new take of its wave), each file's SHA-256 and size in the take's "
-    "`_manifest.json`." + PARTITIONS_NOTE,
-    group_name=GROUP,
-    owners=OWNERS,
-    kinds={"files"},
-    tags={"layer": "lake"},
-    pool="lake:machines/raw",
-)
-def raw(
-    context: dg.AssetExecutionContext, landing: ObjectStore, lake: ObjectStore
-) -> dg.MaterializeResult:
-    wave = context.partition_key
-    taken = take_wave(landing.store, lake.store, wave)
-    context.log.info(f"wave {wave}: {len(taken)} file(s) moved into the lake")
-    return dg.MaterializeResult(
-        metadata={
-            "files_taken": len(taken),
-            "bytes_taken": sum(t.size for t in taken),
-            **(
-                {"folder": dg.MetadataValue.path(lake.store.uri(posixpath.dirname(taken[0].key)))}
-                if taken
-                else {}
-            ),
-        }
-    )
-
-
-class ParseConfig(dg.Config):
-    full_refresh: bool = False
-    """Re-parse every file of the wave, not only those without a parsed part."""
-    workers: int = 2
-    """Files parsed at once (memory is bounded by this many files)."""
-    max_clock_skew_minutes: float = MAX_CLOCK_SKEW.total_seconds() / 60
-    """How far outside its file's wave (or after the file's arrival) a line's time may lie;
-    further out it is rejected (a machine clock set wrong)."""
-
-
-@dg.asset(
-    key=PARSED_KEY,
-    deps=[RAW_KEY],
-    partitions_def=waves,
-    description="Every machine log line of the wave in one typed schema (ts UTC, machine type, "
-    "machine, station, event, serial, step, attempt, passed, value, unit, units, cycle_s, "
-    "alarm, file, line): one Parquet part per raw file. Rejected lines are kept with file, "
-    "line number and reason under the lake's `quarantine/machines/rejected_lines/`."
-    + PARTITIONS_NOTE,
-    group_name=GROUP,
-    owners=OWNERS,
-    kinds={"parquet", "pyarrow"},
-    tags={"layer": "warehouse"},
-    check_specs=[
-        dg.AssetCheckSpec(
-            "every_line_accounted",
-            asset=PARSED_KEY,
-            description="Each line of each file is either parsed or rejected with a reason.",
-        )
-    ],
-)
-def parsed(
-    context: dg.AssetExecutionContext,
-    config: ParseConfig,
-    lake: ObjectStore,
-    warehouse: ObjectStore,
-) -> Iterator:
-    wave = context.partition_key
-    stats = parse_wave(
-        lake.store,
-        warehouse.store,
-        wave,
-        full_refresh=config.full_refresh,
-        workers=config.workers,
-        run_id=context.run.run_id,
-        skew=timedelta(minutes=config.max_clock_skew_minutes),
-    )
-    for name, reason in stats.quarantined.items():
-        context.log.warning(f"{name}: quarantined as a whole: {reason}")
-    yield dg.MaterializeResult(
-        metadata={
-            "files_in_wave": stats.files,
-            "files_parsed": stats.parsed,
-            "files_already_parsed": stats.already_parsed,
-            "files_needing_exact_path": stats.exact_path,
-            "bytes_parsed": stats.bytes_in,
-            "bytes_uncompressed": stats.bytes_uncompressed,
-            "lines": stats.lines,
-            "accepted_lines": stats.accepted,
-            "rejected_lines": stats.rejected,
-            "rejected_by_reason": dict(stats.reasons.most_common(20)),
-            "files_quarantined": stats.quarantined,
-            "parts": dg.MetadataValue.path(warehouse.store.uri(f"{PARSED_PREFIX}/wave={wave}")),
-            "rejected_lines_at": dg.MetadataValue.path(
-                lake.store.uri(f"{REJECTED_PREFIX}/wave={wave}")
-            ),
-        }
-    )
-    yield dg.AssetCheckResult(
-        check_name="every_line_accounted",
-        passed=not stats.unaccounted_files,
-        metadata={"files_with_lost_lines": stats.unaccounted_files},
-    )
+waves = drop_partitions(SPEC.grouping, FILE_DROP_START)  # the machine drop's (drop/defs.yaml)
+days = drop_partitions(Grouping(24), FILE_DROP_START)
 
 
 def _kpi_checks(key: dg.AssetKey) -> list[dg.AssetCheckSpec]:

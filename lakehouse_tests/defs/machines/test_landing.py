@@ -2,6 +2,7 @@
 whole path through `tick` on a small generated wave, and the landing -> lake -> KPI path on
 S3 and Azure Blob."""
 
+import functools
 import json
 import os
 import time
@@ -33,9 +34,14 @@ def _age(store: Store, key: str | None = None, seconds: float = 600) -> None:
         os.utime(store.path(k), (then, then))
 
 
-def _evaluate(instance, landing: Store, cursor: str | None, lake: Store | None = None):
-    from lakehouse.defs.machines.sensors import machine_landing
+@functools.cache
+def _machine_landing() -> dg.SensorDefinition:
+    """The sensor the machine drop's component declares (lakehouse/defs/machines/drop)."""
+    return load_definitions().get_sensor_def("machine_landing")
 
+
+def _evaluate(instance, landing: Store, cursor: str | None, lake: Store | None = None):
+    machine_landing = _machine_landing()
     lake = lake or Store(landing.url.rsplit("/", 1)[0] + "/lake")
     context = dg.build_sensor_context(
         instance=instance,

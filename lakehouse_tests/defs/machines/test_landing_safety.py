@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 import dagster as dg
 import pytest
 
-from lakehouse.defs.machines.sensors import MAX_FAILURES, SENSOR_TAG, WAVE_TAG
+from lakehouse.components.file_drop import MAX_FAILURES, SENSOR_TAG, WAVE_TAG
 from lakehouse.sources.machines import landing as landing_mod
 from lakehouse.sources.machines.landing import (
     CLAIMED_PREFIX,

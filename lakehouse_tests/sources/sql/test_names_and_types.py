@@ -71,7 +71,7 @@ def test_only_safe_type_changes_widen():
     assert not widens(pa.timestamp("us"), pa.timestamp("us", tz="UTC"))
 
 
-def test_dg_lists_the_component_under_its_documented_name():
+def test_dg_lists_the_components_under_their_documented_names():
     dg = Path(sys.executable).parent / "dg"
     out = subprocess.run(
         [str(dg), "list", "components", "--json"],
@@ -82,4 +82,9 @@ def test_dg_lists_the_component_under_its_documented_name():
     )
     assert out.returncode == 0, out.stderr[-2000:]
     keys = {entry["key"] for entry in json.loads(out.stdout)["items"]}
-    assert "lakehouse.components.SqlDatabase" in keys
+    ours = {k for k in keys if k.startswith("lakehouse.")}
+    assert ours == {
+        "lakehouse.components.FileDrop",
+        "lakehouse.components.SqlDatabase",
+        "lakehouse.components.TeamModules",
+    }

@@ -1,0 +1,1 @@
+"""The bank's daily payments statements: a file drop (``drop/``) and its reconciliation."""
