@@ -402,7 +402,10 @@ def changes_sensor(source: SqlDatabase, tables: list[_Table]) -> dg.SensorDefini
 
 
 def _tag(t: _Table) -> str:
-    return f"lakehouse/sql/{t.source.name}.{t.name}"
+    """The run tag carrying a table's signature: ``lakehouse/sql.<source>.<table>``, a digest
+    of the name where that would pass Dagster's 63 characters per tag-key section."""
+    name = f"sql.{t.source.name}.{t.name}"
+    return f"lakehouse/{name if len(name) <= 63 else 'sql.' + _short(name)}"
 
 
 def _short(text: str) -> str:

@@ -152,7 +152,7 @@ def merge_versions(
     con.execute(f"CREATE TEMP VIEW versions AS {' UNION ALL BY NAME '.join(parts)}")
     keys = ", ".join(f'"{k}"' for k in key)
     latest = current_state_sql("versions", keys, version=None)
-    state = con.execute(
+    state = con.sql(
         f"SELECT * EXCLUDE ({DELETED}) FROM ({latest}) WHERE NOT {DELETED} ORDER BY {keys}"
     ).to_arrow_table()
     return _with_field_metadata(state, [t for _, t in tables])

@@ -127,7 +127,9 @@ def reflect(
         source=source,
         original=table,
         name=snake(table),
-        table=sa.Table(table, sa.MetaData(), *[c.copy() for c in kept], schema=schema),
+        table=sa.Table(
+            table, sa.MetaData(), *[sa.Column(c.name, c.type) for c in kept], schema=schema
+        ),
         columns=columns,
         key=key,
         cursor=cursor if mode == INCREMENTAL else None,

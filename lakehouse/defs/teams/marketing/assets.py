@@ -30,7 +30,7 @@ def weekly_by_sector(applications: pa.Table, companies: pa.Table) -> pa.Table:
     con = duckdb.connect()
     con.register("applications", applications)
     con.register("companies", companies)
-    return con.execute(SQL).to_arrow_table()
+    return con.sql(SQL).to_arrow_table()
 
 
 @dg.asset(
