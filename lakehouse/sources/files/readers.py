@@ -182,6 +182,9 @@ def _arrow_csv(
     return table, bad
 
 
+_BARE_CR = re.compile(rb"\r(?!\n|\Z)")
+
+
 def read_csv(data: bytes, name: str, fmt: CsvFormat) -> _Read:
     """Header, trailer and line count found on the bytes (UTF-8: the file itself, else its
     text re-encoded), the data lines handed to Arrow without a copy."""
@@ -190,6 +193,11 @@ def read_csv(data: bytes, name: str, fmt: CsvFormat) -> _Read:
         return _Read(problem=problem)
     raw = data if codecs.lookup(fmt.encoding).name == "utf-8" else text.encode()
     start, end, first = (3 if raw.startswith(codecs.BOM_UTF8) else 0), len(raw), 1
+    if (cr := _BARE_CR.search(raw)) is not None:  # Arrow would end a line there, we not
+        line = raw.count(b"\n", 0, cr.start()) + 1
+        return _Read(
+            problem=f"line {line}: a carriage return inside a line (lines end in LF or CRLF)"
+        )
     names = [c.name for c in fmt.columns]
     if fmt.header:
         newline = raw.find(b"\n", start)
@@ -209,10 +217,14 @@ def read_csv(data: bytes, name: str, fmt: CsvFormat) -> _Read:
     lines = raw.count(b"\n", start, end) + 1 if end > start else 0
     if fmt.trailer and "rows" in last.groupdict() and int(last["rows"]) != lines:
         return _Read(problem=f"trailer says {int(last['rows'])} data lines, the file has {lines}")
-    body = pa.py_buffer(raw).slice(start, end - start) if lines else pa.py_buffer(b"")
-    table, bad = _arrow_csv(body, names, fmt, first, threads=True)
-    if bad:  # a threaded read does not number lines: read again, numbering them
-        table, bad = _arrow_csv(body, names, fmt, first, threads=False)
+    if lines:
+        body = pa.py_buffer(raw).slice(start, end - start)
+        table, bad = _arrow_csv(body, names, fmt, first, threads=True)
+        if bad:  # a threaded read does not number lines: read again, numbering them
+            table, bad = _arrow_csv(body, names, fmt, first, threads=False)
+            bad = [line for record in bad for line in _lines_of(record)]
+    else:  # a header (and trailer) and no data line: a day without bookings
+        table, bad = pa.table({c: pa.array([], pa.string()) for c in names}), []
     read = _Read(None, np.arange(first, first + lines, dtype=np.int32), bad, lines, first=first)
     if bad:
         read.source = raw[start:end]
@@ -229,6 +241,16 @@ def read_csv(data: bytes, name: str, fmt: CsvFormat) -> _Read:
         table, read.numbers = table.filter(pa.array(~empty)), read.numbers[~empty]
     read.columns = {c: table.column(c) for c in names}
     return read
+
+
+def _lines_of(record: tuple[int, str, str]) -> list[tuple[int, str, str]]:
+    """A rejected record spanning lines (a quote left open runs on) -> one rejection a line."""
+    number, reason, text = record
+    parts = [part.removesuffix("\r") for part in text.split("\n")]
+    return [(number, reason, parts[0])] + [
+        (number + i, f"inside the record of line {number} (a quote left open): {reason}", part)
+        for i, part in enumerate(parts[1:], 1)
+    ]
 
 
 def _without_line_ending(raw: bytes, start: int, end: int) -> int:
@@ -316,7 +338,11 @@ def parse_file(drop: DropSpec, data: bytes, name: str) -> ParsedFile:
         return whole_file(f"file name does not match {drop.pattern.pattern!r}")
     if not data:
         return whole_file("empty file")
-    read = _READERS[fmt.kind](data, name, fmt)
+    try:
+        read = _READERS[fmt.kind](data, name, fmt)
+    except (pa.ArrowException, ValueError, csv.Error) as exc:  # what the reader cannot read
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return whole_file(f"not readable as {fmt.kind}: {first}")
     if read.problem:
         return whole_file(read.problem)
     table, rejected, exact = typed(read.columns, fmt.columns, fmt, read.numbers)

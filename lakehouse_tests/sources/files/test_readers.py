@@ -71,6 +71,13 @@ def test_bank_csv_with_its_quirks():
     assert parsed.table.schema.field("Betrag").type == pa.decimal128(18, 2)
 
 
+def test_bank_csv_of_a_day_without_bookings_is_whole_and_empty():
+    parsed = bank("Buchungstag;Referenz;Auftraggeber;Betrag;Waehrung\r\nSUMME;0;0,00\r\n")
+    assert parsed.file_problem is None and parsed.accounted
+    assert parsed.table.num_rows == 0 and parsed.rejected.num_rows == 0
+    assert parsed.table.schema.field("Betrag").type == pa.decimal128(18, 2)
+
+
 def test_bank_csv_bad_lines_rejected_the_rest_kept():
     parsed = bank(
         "Buchungstag;Referenz;Auftraggeber;Betrag;Waehrung\n"
@@ -237,3 +244,52 @@ def test_jsonl_not_in_its_encoding_and_garbage():
     garbage = parse_file(spec, b"<html>503</html>\n", "events-2026-03-02.jsonl")
     assert garbage.file_problem == "no valid line (1 rejected)"
     assert garbage.rejected.column("reason").to_pylist()[0].startswith("invalid JSON")
+
+
+def test_bank_csv_quote_left_open_rejects_the_lines_it_swallows_and_a_bare_cr_the_file():
+    parsed = bank(
+        "Buchungstag;Referenz;Auftraggeber;Betrag;Waehrung\r\n"
+        "02.03.2026;PAY-1;-;1,00;EUR\r\n"
+        '02.03.2026;PAY-2;"Open;2,50;EUR\r\n'
+        "02.03.2026;PAY-3;-;3,50;EUR\r\n"
+        "SUMME;3;7,00\r\n"
+    )
+    assert parsed.file_problem is None and parsed.accounted
+    assert rows(parsed, "Referenz", "line") == [("PAY-1", 2)]
+    assert [(line, text) for line, _, text in rejected(parsed)] == [
+        (3, '02.03.2026;PAY-2;"Open;2,50;EUR'),
+        (4, "02.03.2026;PAY-3;-;3,50;EUR"),
+    ]
+    cr = bank("Buchungstag;Referenz;Auftraggeber;Betrag;Waehrung\r\n02.03\r.2026;P;-;1,00;EUR\r\n")
+    assert cr.file_problem == "line 2: a carriage return inside a line (lines end in LF or CRLF)"
+
+
+def test_bank_csv_mangled_never_stops_the_parse():
+    """Bytes deleted, inserted (quotes, delimiters, CR, LF, NUL, Latin-1) or overwritten: each
+    mangled statement is parsed or rejected with reasons, never an exception, and every line
+    is accounted for (a row, a rejected line, or the whole file quarantined)."""
+    import random
+
+    good = (
+        "Buchungstag;Referenz;Auftraggeber;Betrag;Waehrung\r\n"
+        "02.03.2026;PAY-1;Zoë;1,00;EUR\r\n"
+        "02.03.2026;PAY-2;-;2,50;EUR\r\n"
+        "SUMME;2;3,50\r\n"
+    ).encode("cp1252")
+    rnd = random.Random(20261203)
+    for _ in range(1500):
+        data = bytearray(good)
+        for _ in range(rnd.randint(1, 6)):
+            at = rnd.randrange(len(data))
+            kind = rnd.random()
+            if kind < 0.4:
+                del data[at]
+            elif kind < 0.8:
+                data.insert(at, rnd.choice(b'";\r\n\x00,.-9aZ\xff'))
+            else:
+                data[at] = rnd.randrange(256)
+        parsed = parse_file(drop_spec(BANK), bytes(data), NAME)
+        if parsed.file_problem is None:
+            assert parsed.accounted, bytes(data)
+        else:
+            assert parsed.table.num_rows == 0 and parsed.rejected.num_rows >= 1, bytes(data)
