@@ -31,7 +31,7 @@ def build_definitions() -> dg.Definitions:
                 "automation",
                 target=dg.AssetSelection.all(),
                 default_status=dg.DefaultSensorStatus.RUNNING,
-                minimum_interval_seconds=15,
+                minimum_interval_seconds=5,  # the daemon's own loop: a hop waits for no more
             )
         ],
         # Steps here are I/O and DuckDB (which parallelises itself): on one machine a process
