@@ -74,6 +74,12 @@ def median(values: Sequence[float]) -> float:
     return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
 
 
+def percentiles(latencies: Sequence[float]) -> tuple[float, float]:
+    """(p50, p95): the median and the nearest-rank 95th percentile."""
+    ordered = sorted(latencies)
+    return median(ordered), ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+
 # -- emulators ------------------------------------------------------------------------------
 
 

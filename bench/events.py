@@ -34,7 +34,7 @@ import threading
 import time
 from pathlib import Path
 
-from bench.common import SKIPPED, emulator_session, median, progress
+from bench.common import SKIPPED, emulator_session, percentiles, progress
 from lakehouse_dev.emulators.processes import (
     GENTLE,
     Process,
@@ -189,11 +189,6 @@ def _wave(bus, warehouse, first_id: int, expected: int, proc, log: Path) -> floa
         time.sleep(0.1)
 
 
-def _percentiles(latencies: list[float]) -> tuple[float, float]:
-    ordered = sorted(latencies)
-    return median(ordered), ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-
-
 def projection_latency(scale: float, home: Path) -> dict[str, tuple[float, float]]:
     """{writer mode: (p50, p95)} seconds from publish to the application funnel counting the
     event, under ``dagster dev``: first with the sensor-driven writer (``dagster``), then with
@@ -254,7 +249,7 @@ def projection_latency(scale: float, home: Path) -> dict[str, tuple[float, float
                         latencies.extend([latency] * WAVE_EVENTS)
                     progress(f"  wave {wave + 1}/{waves}: {latency:.1f}s publish -> projection")
                     time.sleep(max(0.0, WAVE_GAP - latency))
-                results[mode] = _percentiles(latencies)
+                results[mode] = percentiles(latencies)
     finally:
         if writer is not None:
             writer.stop(STOP)

@@ -10,6 +10,7 @@ from pathlib import Path
 import dagster as dg
 
 from lakehouse.components.executors import executor
+from lakehouse.components.freshness import freshness_definitions
 from lakehouse.components.policies.catalog import catalog_asset
 from lakehouse.components.policies.replication import replication_definitions
 from lakehouse.settings import Settings
@@ -22,6 +23,7 @@ def build_definitions() -> dg.Definitions:
     lake_assets = [s for s in specs if s.key.path[0] == "lake"]
     settings = Settings.from_env()
     replicated = settings.replica_url is not None
+    graph = defs.resolve_asset_graph()
     policies = dg.Definitions(
         # Every warehouse projection is catalogued.
         assets=[catalog_asset(projections)],
@@ -31,7 +33,7 @@ def build_definitions() -> dg.Definitions:
                 "automation",
                 target=dg.AssetSelection.all(),
                 default_status=dg.DefaultSensorStatus.RUNNING,
-                minimum_interval_seconds=15,
+                minimum_interval_seconds=5,  # the daemon's own loop: a hop waits for no more
             )
         ],
         # Steps here are I/O and DuckDB (which parallelises itself): on one machine a process
@@ -45,6 +47,10 @@ def build_definitions() -> dg.Definitions:
             policies,
             # With a replica store configured, every lake asset is copied there as files land.
             replication_definitions(lake_assets) if replicated else dg.Definitions(),
+            # An operator sees a projection that matters falling behind its source.
+            freshness_definitions(
+                {key: graph.get(key).parent_keys for key in watched_for_freshness(graph)}
+            ),
         )
     )
 
@@ -67,6 +73,21 @@ def groups_by_layer(defs: dg.Definitions) -> dg.Definitions:
                 else spec
             )
         )
+
+
+FRESHNESS_WATCHED = dg.AssetSelection.key_prefixes(
+    ["warehouse", "platform"], ["warehouse", "origination"], ["warehouse", "finance"]
+) | dg.AssetSelection.assets(["warehouse", "teams", "underwriting", "application_scores"])
+"""The projections that matter: the platform's current state, its KPIs, the risk scores."""
+
+
+def watched_for_freshness(graph) -> list[dg.AssetKey]:
+    """The unpartitioned materialisable assets of ``FRESHNESS_WATCHED`` in ``graph``."""
+    return sorted(
+        key
+        for key in FRESHNESS_WATCHED.resolve(graph, allow_missing=True)
+        if key in graph.materializable_asset_keys and graph.get(key).partitions_def is None
+    )
 
 
 def unpartitioned_assets(defs: dg.Definitions) -> list[dg.AssetKey]:

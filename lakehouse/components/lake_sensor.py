@@ -24,7 +24,7 @@ def lake_file_sensor(
     name: str,
     description: str,
     targets: Mapping[str, dg.AssetKey],
-    minimum_interval_seconds: int = 15,
+    minimum_interval_seconds: int = 5,
 ) -> dg.SensorDefinition:
     """A sensor requesting ``targets[prefix]`` when new keys appear under the lake ``prefix``."""
 

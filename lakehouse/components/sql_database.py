@@ -333,7 +333,8 @@ def changes_sensor(source: SqlDatabase, tables: list[_Table]) -> dg.SensorDefini
         description=f"Compares each `{source.name}` table's change signature with the one its "
         "newest lake batch recorded; extracts the tables that differ.",
         target=[t.lake_key for t in tables],
-        minimum_interval_seconds=30,
+        # One indexed max/count query per incremental table (a snapshot table is hashed whole).
+        minimum_interval_seconds=10,
         default_status=dg.DefaultSensorStatus.RUNNING,
         required_resource_keys={source.resource_key, "lake"},
     )
