@@ -273,14 +273,14 @@ def _bench_platform(home: str) -> dict:
 
     import lakehouse.definitions  # noqa: F401  (a daemon has its code loaded)
     from lakehouse.settings import Settings
-    from lakehouse.sources.machines import landing
+    from lakehouse.sources.files.landing import SETTLE_SECONDS
     from lakehouse.storage.projections import current_files
     from lakehouse.storage.store import Store
     from lakehouse_dev.instance import get_instance
     from lakehouse_dev.tick import tick
 
     settings = Settings.from_env()
-    then = time.time() - 10 * landing.SETTLE_SECONDS  # the machines finished a while ago
+    then = time.time() - 10 * SETTLE_SECONDS  # the machines finished a while ago
     for path in (Path(settings.landing_url) / "machines").iterdir():
         os.utime(path, (then, then))
     instance = get_instance(settings)

@@ -99,7 +99,7 @@ def demo(ctx: click.Context, days: int) -> None:
     """
     import time
 
-    from lakehouse.sources.machines.landing import SETTLE_SECONDS
+    from lakehouse.sources.files.landing import SETTLE_SECONDS
     from lakehouse_dev.fake_apis import FakeAPIs
     from lakehouse_dev.simulate.cli import simulate_marketing
     from lakehouse_dev.simulate.platform import simulated_clock

@@ -26,7 +26,8 @@ import pytest
 from lakehouse.sources.events.buses import bus_from_url
 from lakehouse.sources.events.publisher import Publisher
 from lakehouse.sources.events.schema import EVENT_TYPES
-from lakehouse.sources.machines.landing import CLAIMED_PREFIX, LAKE_PREFIX, MANIFEST
+from lakehouse.sources.files.landing import MANIFEST
+from lakehouse.sources.machines.landing import CLAIMED_PREFIX, LAKE_PREFIX
 from lakehouse.storage.projections import current_files, current_key
 from lakehouse.storage.store import Store
 from lakehouse_dev.simulate.platform import simulate

@@ -9,7 +9,7 @@ import pytest
 
 from lakehouse.defs.machines.assets import _key_result
 from lakehouse.sources.machines.formats import wave_bounds
-from lakehouse.sources.machines.landing import CLAIMED_PREFIX, take_wave
+from lakehouse.sources.machines.landing import CLAIMED_PREFIX, MACHINES
 from lakehouse.storage.store import Store
 from lakehouse.warehouse.machine_waves import kpis, parse_wave
 
@@ -97,7 +97,7 @@ def stores(tmp_path):
     for wave, files in FILES.items():
         for name, text in files.items():
             landing.write_bytes(f"{CLAIMED_PREFIX}/wave={wave}/{name}", text.encode())
-        take_wave(landing, lake, wave)
+        MACHINES.take_wave(landing, lake, wave)
         parse_wave(lake, warehouse, wave)
     return lake, warehouse
 

@@ -13,8 +13,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from lakehouse.components.resources.stores import ObjectStore
+from lakehouse.sources.files import landing as files_landing
+from lakehouse.sources.files.landing import MANIFEST
 from lakehouse.sources.machines import landing as landing_mod
-from lakehouse.sources.machines.landing import CLAIMED_PREFIX, LAKE_PREFIX, MANIFEST, take_wave
+from lakehouse.sources.machines.landing import CLAIMED_PREFIX, LAKE_PREFIX, MACHINES
 from lakehouse.storage.projections import read_current
 from lakehouse.storage.store import Store
 from lakehouse.warehouse.machine_waves import kpis, parse_wave, rejected_key
@@ -62,21 +64,21 @@ def _write(store: Store, name: str, lines: int = 2, age: float | None = 600) -> 
 
 
 def test_complete_means_unchanged_for_a_settle_period():
-    file = landing_mod.LandingFile("machines/a", 10, "10:1", modified=1000.0)
-    grown = landing_mod.LandingFile("machines/a", 20, "20:2", modified=1000.0 + 25)
-    settle = landing_mod.SETTLE_SECONDS
+    file = files_landing.LandingFile("machines/a", 10, "10:1", modified=1000.0)
+    grown = files_landing.LandingFile("machines/a", 20, "20:2", modified=1000.0 + 25)
+    settle = files_landing.SETTLE_SECONDS
     # first sight while being written: pending
-    done, pending = landing_mod.settle([grown], {}, 1000.0 + 26, settle)
+    done, pending = files_landing.settle([grown], {}, 1000.0 + 26, settle)
     assert done == [] and pending == {"machines/a": ["20:2", 1026.0]}
     # same signature, but not for long enough; then long enough (two ticks apart)
-    assert landing_mod.settle([grown], pending, 1026.0 + settle - 1, settle)[0] == []
-    assert landing_mod.settle([grown], pending, 1026.0 + settle, settle)[0] == [grown]
+    assert files_landing.settle([grown], pending, 1026.0 + settle - 1, settle)[0] == []
+    assert files_landing.settle([grown], pending, 1026.0 + settle, settle)[0] == [grown]
     # changed since: pending again, from now
-    changed = landing_mod.LandingFile("machines/a", 30, "30:3", modified=1029.0)
-    _, again = landing_mod.settle([changed], pending, 1030.0, settle)
+    changed = files_landing.LandingFile("machines/a", 30, "30:3", modified=1029.0)
+    _, again = files_landing.settle([changed], pending, 1030.0, settle)
     assert again == {"machines/a": ["30:3", 1030.0]}
     # first sight of a file nobody has written to for a settle period: complete at once
-    assert landing_mod.settle([file], {}, 1000.0 + settle + 2, settle)[0] == [file]
+    assert files_landing.settle([file], {}, 1000.0 + settle + 2, settle)[0] == [file]
 
 
 def test_sensor_takes_complete_files_one_run_per_wave_late_file_only_its_wave(settings, instance):
@@ -101,13 +103,13 @@ def test_sensor_takes_complete_files_one_run_per_wave_late_file_only_its_wave(se
     assert [r.run_key for r in second.run_requests] == [first.run_requests[0].run_key]
 
     # the run moves the claims into the lake; the growing file is finished meanwhile
-    take_wave(landing, Store(settings.lake_url), "2026-03-02T08")
+    MACHINES.take_wave(landing, Store(settings.lake_url), "2026-03-02T08")
     _age(landing, "machines/SMT-0001_20260302T100000.log")
     third, cursor = _evaluate(instance, landing, cursor)
     assert [r.partition_key for r in third.run_requests] == ["2026-03-02T10"]
 
     # a late file for the old wave: a new request for that wave only
-    take_wave(landing, Store(settings.lake_url), "2026-03-02T10")
+    MACHINES.take_wave(landing, Store(settings.lake_url), "2026-03-02T10")
     _write(landing, "SMT-0011_20260302T080000.log")
     late, cursor = _evaluate(instance, landing, cursor)
     (request,) = late.run_requests
@@ -133,8 +135,8 @@ def test_no_file_is_taken_twice_across_a_restart(settings, instance):
     again, _ = _evaluate(instance, landing, None)
     assert [r.run_key for r in again.run_requests] == [claimed.run_requests[0].run_key]
     assert json.loads(again.cursor)["pending"] == {}
-    (taken,) = take_wave(landing, lake, "2026-03-02T08")
-    assert take_wave(landing, lake, "2026-03-02T08") == []  # nothing left to take
+    (taken,) = MACHINES.take_wave(landing, lake, "2026-03-02T08")
+    assert MACHINES.take_wave(landing, lake, "2026-03-02T08") == []  # nothing left to take
     after, _ = _evaluate(instance, landing, None)
     assert after.run_requests == []
     folder = taken.key.rsplit("/", 1)[0]
@@ -145,8 +147,8 @@ def test_no_file_is_taken_twice_across_a_restart(settings, instance):
 def _land(landing: Store, lake: Store, wave: str, *names: str, lines: int = 2) -> list:
     for name in names:
         _write(landing, name, lines)
-        landing_mod.claim(landing, f"machines/{name}", wave)
-    return take_wave(landing, lake, wave)
+        landing_mod.MACHINES.claim(landing, f"machines/{name}", wave)
+    return MACHINES.take_wave(landing, lake, wave)
 
 
 def test_a_late_file_sorts_after_newer_waves_and_reaches_the_replica(tmp_path):
@@ -172,10 +174,10 @@ def test_a_late_file_sorts_after_newer_waves_and_reaches_the_replica(tmp_path):
     assert sorted(c.key for c in replicate_new(lake, replica, LAKE_PREFIX)) == sorted(
         [late.key, late_manifest]
     )
-    assert landing_mod.raw_files(lake, "2026-03-02T08") == [first[0].key, late.key]
+    assert landing_mod.MACHINES.raw_files(lake, "2026-03-02T08") == [first[0].key, late.key]
     again = parse_wave(lake, warehouse, "2026-03-02T08")
     assert (again.files, again.parsed, again.already_parsed) == (2, 1, 1)
-    manifest = landing_mod.read_manifest(lake, "2026-03-02T08")
+    manifest = landing_mod.MACHINES.read_manifest(lake, "2026-03-02T08")
     assert {n: m["sha256"] for n, m in manifest.items()} == {
         t.key.rsplit("/", 1)[1]: lake.checksum(t.key) for t in (first[0], late)
     }
@@ -270,14 +272,14 @@ def test_landing_to_kpis_on_the_clouds(cloud_env, cloud):
         start=START,
         quirks=Quirks(truncated_share=1.0),
     )
-    files, refused = landing_mod.list_landing(landing)
+    files, refused = landing_mod.MACHINES.list_landing(landing)
     assert len(files) == 2 and refused == []
-    complete, _ = landing_mod.settle(
-        files, {f.key: [f.signature, 0] for f in files}, time.time(), landing_mod.SETTLE_SECONDS
+    complete, _ = files_landing.settle(
+        files, {f.key: [f.signature, 0] for f in files}, time.time(), files_landing.SETTLE_SECONDS
     )
     for f in complete:
-        landing_mod.claim(landing, f.key, landing_mod.wave_of(landing, f))
-    taken = take_wave(landing, lake, "2026-03-02T08")
+        landing_mod.MACHINES.claim(landing, f.key, landing_mod.MACHINES.wave_of(landing, f))
+    taken = MACHINES.take_wave(landing, lake, "2026-03-02T08")
     assert sorted(os.path.basename(t.key) for t in taken) == sorted(
         os.path.basename(f.key) for f in files
     )

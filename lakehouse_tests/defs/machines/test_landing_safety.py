@@ -13,17 +13,8 @@ import dagster as dg
 import pytest
 
 from lakehouse.components.file_drop import MAX_FAILURES, SENSOR_TAG, WAVE_TAG
-from lakehouse.sources.machines import landing as landing_mod
-from lakehouse.sources.machines.landing import (
-    CLAIMED_PREFIX,
-    LAKE_PREFIX,
-    TAKEN_PREFIX,
-    claimed,
-    read_manifest,
-    sweep_taken,
-    take_folder,
-    take_wave,
-)
+from lakehouse.sources.files import landing as files_landing
+from lakehouse.sources.machines.landing import CLAIMED_PREFIX, LAKE_PREFIX, MACHINES, TAKEN_PREFIX
 from lakehouse.storage.store import Store
 from lakehouse.warehouse.machine_waves import PARSED_PREFIX, kpis, parse_wave
 from lakehouse_tests.defs.machines.test_landing import _evaluate
@@ -87,7 +78,7 @@ def test_names_no_store_can_hold_are_quarantined_and_the_sensor_carries_on(setti
 
     result, cursor = _evaluate(instance, landing, None)
     assert [r.partition_key for r in result.run_requests] == [WAVE]
-    assert claimed(landing) == {WAVE: [NAME]}
+    assert MACHINES.claimed(landing) == {WAVE: [NAME]}
     assert os.listdir(os.path.join(landing.root, "machines")) == ["_claimed"]
     notes = {n["name"]: n for n in _notes(landing).values()}
     assert notes[backslash]["reason"].startswith("the name holds a character no store key")
@@ -96,7 +87,7 @@ def test_names_no_store_can_hold_are_quarantined_and_the_sensor_carries_on(setti
         (kept,) = [k for k, n in _notes(landing).items() if n["name"] == name]
         assert landing.read_bytes(kept.removesuffix(".reason.json")) == data
     again, _ = _evaluate(instance, landing, cursor)  # a later tick: nothing more to do
-    assert len(_notes(landing)) == 2 and claimed(landing) == {WAVE: [NAME]}
+    assert len(_notes(landing)) == 2 and MACHINES.claimed(landing) == {WAVE: [NAME]}
     assert [r.run_key for r in again.run_requests] == [result.run_requests[0].run_key]
 
 
@@ -121,7 +112,7 @@ def test_a_name_landing_again_while_claimed_replaces_nothing(settings, instance)
     }
     assert sorted(kept.values()) == sorted([second, third])  # both, neither over the other
     assert all("claimed already" in n["reason"] for n in _notes(landing).values())
-    (taken,) = take_wave(landing, lake, WAVE)
+    (taken,) = MACHINES.take_wave(landing, lake, WAVE)
     assert lake.read_bytes(taken.key) == first
 
 
@@ -133,27 +124,27 @@ def test_a_writer_holding_the_file_open_never_changes_the_lake_file(settings, in
         writer.flush()
         os.utime(path, (time.time() - 600, time.time() - 600))  # paused: looks finished
         _evaluate(instance, landing, None)
-        (taken,) = take_wave(landing, lake, WAVE)
+        (taken,) = MACHINES.take_wave(landing, lake, WAVE)
         time.sleep(1.1)
         writer.write(_lines(3, "E9")[-57:])  # the writer wakes up: one more line
     assert lake.read_bytes(taken.key) == _lines(2)  # a copy: the lake file did not change
-    assert read_manifest(lake, WAVE)[NAME]["sha256"] == _sha(_lines(2))
-    conflicts = sweep_taken(landing, lake)
+    assert MACHINES.read_manifest(lake, WAVE)[NAME]["sha256"] == _sha(_lines(2))
+    conflicts = MACHINES.sweep_taken(landing, lake)
     (key,) = conflicts
     assert "written after it was taken" in conflicts[key]
     assert landing.read_bytes(f"quarantine/{key}") == _lines(2) + _lines(3, "E9")[-57:]
-    assert sweep_taken(landing, lake) == {}
+    assert MACHINES.sweep_taken(landing, lake) == {}
 
 
 def test_an_unchanged_taken_file_is_deleted_after_the_linger_period(settings, instance):
     landing, lake = Store(settings.landing_url), Store(settings.lake_url)
     _land(landing, NAME, _lines(2))
     _evaluate(instance, landing, None)
-    take_wave(landing, lake, WAVE)
+    MACHINES.take_wave(landing, lake, WAVE)
     taken = f"{TAKEN_PREFIX}/wave={WAVE}/{NAME}"
-    assert sweep_taken(landing, lake) == {} and landing.exists(taken)
-    later = time.time() + landing_mod.LINGER_SECONDS + 1
-    assert sweep_taken(landing, lake, later) == {}
+    assert MACHINES.sweep_taken(landing, lake) == {} and landing.exists(taken)
+    later = time.time() + files_landing.LINGER_SECONDS + 1
+    assert MACHINES.sweep_taken(landing, lake, later) == {}
     assert not landing.exists(taken) and _quarantined(landing) == []
 
 
@@ -161,14 +152,14 @@ def test_a_name_landing_again_after_its_take_never_stays_claimed(settings, insta
     landing, lake = Store(settings.landing_url), Store(settings.lake_url)
     _land(landing, NAME, _lines(2))
     first, _ = _evaluate(instance, landing, None)
-    take_wave(landing, lake, WAVE)
+    MACHINES.take_wave(landing, lake, WAVE)
     _run(instance, WAVE, dg.DagsterRunStatus.SUCCESS)
     _land(landing, NAME, _lines(4))  # the same name, other bytes
     second, _ = _evaluate(instance, landing, None)
     (request,) = second.run_requests  # a new request, not de-duplicated into the first
     assert request.run_key != first.run_requests[0].run_key
-    assert take_wave(landing, lake, WAVE) == []
-    assert claimed(landing) == {}
+    assert MACHINES.take_wave(landing, lake, WAVE) == []
+    assert MACHINES.claimed(landing) == {}
     (note,) = _notes(landing).values()
     assert "already has" in note["reason"]
 
@@ -181,7 +172,7 @@ def killed_mid_take(settings):
     first, second = _lines(3), _lines(4, "E2")
     for name, data in ((NAME, first), ("SMT-0006_20260302T080000.log", second)):
         landing.write_bytes(f"{CLAIMED_PREFIX}/wave={WAVE}/{name}", data)
-    folder = take_folder(datetime(2026, 3, 2, 10, tzinfo=UTC), WAVE)
+    folder = MACHINES.take_folder(datetime(2026, 3, 2, 10, tzinfo=UTC), WAVE)
     lake.write_bytes(f"{folder}/{NAME}", first)
     half = lake.path(f"{folder}/.tmp-0123456789abcdef0123456789abcdef")
     with open(half, "wb") as f:
@@ -192,15 +183,15 @@ def killed_mid_take(settings):
 
 def test_the_next_take_completes_a_take_killed_midway(killed_mid_take):
     landing, lake, _, folder, half = killed_mid_take
-    (taken,) = take_wave(landing, lake, WAVE)
+    (taken,) = MACHINES.take_wave(landing, lake, WAVE)
     assert taken.key.endswith("/SMT-0006_20260302T080000.log")
     assert not os.path.exists(half) and lake.exists(f"{folder}/_manifest.json")
-    assert claimed(landing) == {} and _quarantined(landing) == []
+    assert MACHINES.claimed(landing) == {} and _quarantined(landing) == []
     files = lake.keys(LAKE_PREFIX)
     assert sorted(k.rsplit("/", 1)[1] for k in files) == sorted(
         [NAME, "SMT-0006_20260302T080000.log"]  # each once
     )
-    manifest = read_manifest(lake, WAVE)
+    manifest = MACHINES.read_manifest(lake, WAVE)
     assert {k.rsplit("/", 1)[1]: lake.checksum(k) for k in files} == {
         n: m["sha256"] for n, m in manifest.items()
     }
@@ -208,7 +199,7 @@ def test_the_next_take_completes_a_take_killed_midway(killed_mid_take):
 
 def test_the_next_parse_completes_a_parse_killed_midway(killed_mid_take):
     landing, lake, warehouse, _, _ = killed_mid_take
-    take_wave(landing, lake, WAVE)
+    MACHINES.take_wave(landing, lake, WAVE)
     assert parse_wave(lake, warehouse, WAVE).parsed == 2
     # killed while writing the second part: the first part is there, a temporary beside it
     parts = warehouse.keys(f"{PARSED_PREFIX}/wave={WAVE}")

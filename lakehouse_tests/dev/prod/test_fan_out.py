@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from lakehouse.defs.machines.keys import WAVE_ASSETS
-from lakehouse.sources.machines.landing import LAKE_PREFIX, LANDING_PREFIX, read_manifest
+from lakehouse.sources.machines.landing import LAKE_PREFIX, LANDING_PREFIX, MACHINES
 from lakehouse.storage import Store
 from lakehouse.warehouse.machine_waves import PARSED_PREFIX
 from lakehouse_dev.simulate.machines import Quirks, generate
@@ -24,7 +24,7 @@ from lakehouse_tests.dev.prod.conftest import (
     waves_done,
 )
 
-WAVES, MACHINES = 4, 5
+WAVES, MACHINE_COUNT = 4, 5
 STEPS = {k.to_python_identifier() for k in WAVE_ASSETS}
 # Groups are <domain>_<layer>; names the graph shows whole (it shortens those over 17 characters).
 GROUPS = [
@@ -49,7 +49,7 @@ def test_wave_runs_fan_out_over_two_celery_workers(settings, topology, prod_inst
     out = generate(
         landing,
         LANDING_PREFIX,
-        machines=MACHINES,
+        machines=MACHINE_COUNT,
         file_mb=0.2,
         waves=WAVES,
         quirks=Quirks(truncated_share=0, bad_line_rate=0),
@@ -70,7 +70,7 @@ def test_wave_runs_fan_out_over_two_celery_workers(settings, topology, prod_inst
 
     # Nothing lost or duplicated: every landed file is in the lake once and parsed once.
     names = sorted(k.rsplit("/", 1)[-1] for k in out.files)
-    assert sorted(n for w in latest for n in read_manifest(lake, w)) == names
+    assert sorted(n for w in latest for n in MACHINES.read_manifest(lake, w)) == names
     assert sorted(k.rsplit("/", 1)[-1] for k in lake.keys(LAKE_PREFIX)) == names
     parts = sorted(Path(warehouse.path(PARSED_PREFIX)).rglob("*.parquet"))
     assert sorted(p.name for p in parts) == [f"{n}.parquet" for n in names]

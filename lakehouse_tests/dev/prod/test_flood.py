@@ -11,12 +11,7 @@ import pytest
 import requests
 import yaml
 
-from lakehouse.sources.machines.landing import (
-    LAKE_PREFIX,
-    LANDING_PREFIX,
-    claimed,
-    read_manifest,
-)
+from lakehouse.sources.machines.landing import LAKE_PREFIX, LANDING_PREFIX, MACHINES
 from lakehouse.storage import Store
 from lakehouse.warehouse.machine_waves import PARSED_PREFIX
 from lakehouse_dev import prod
@@ -85,7 +80,9 @@ def test_ten_thousand_files_at_once(settings, topology, prod_instance):
             ui_answers += reply.ok and reply.json()["data"]["runsOrError"]["__typename"] == "Runs"
         except requests.RequestException:
             pass  # not up yet
-        return waves_done(prod_instance, WAVES) and not claimed(landing)  # none left to take
+        return waves_done(prod_instance, WAVES) and not MACHINES.claimed(
+            landing
+        )  # none left to take
 
     topology.wait("every wave's run", observe, timeout=1800)
 
@@ -97,7 +94,7 @@ def test_ten_thousand_files_at_once(settings, topology, prod_instance):
     assert ui_answers > 0, "the webserver never answered a runs query during the flood"
     # Nothing dropped or duplicated: each landed file in the lake once, parsed once.
     names = sorted(k.rsplit("/", 1)[-1] for k in files)
-    assert sorted(n for w in latest for n in read_manifest(lake, w)) == names
+    assert sorted(n for w in latest for n in MACHINES.read_manifest(lake, w)) == names
     assert sorted(k.rsplit("/", 1)[-1] for k in lake.keys(LAKE_PREFIX)) == names
     parts = sorted(k.rsplit("/", 1)[-1] for k in warehouse.keys(PARSED_PREFIX))
     assert parts == [f"{n}.parquet" for n in names]

@@ -8,7 +8,7 @@ import dagster as dg
 import pytest
 from dagster._core.scheduler.instigation import InstigatorType
 
-from lakehouse.sources.machines.landing import LAKE_PREFIX, LANDING_PREFIX, read_manifest
+from lakehouse.sources.machines.landing import LAKE_PREFIX, LANDING_PREFIX, MACHINES
 from lakehouse.storage import Store
 from lakehouse.warehouse.machine_waves import PARSED_PREFIX
 from lakehouse_dev.simulate.machines import Quirks, generate
@@ -86,7 +86,7 @@ def test_daemon_reconnects_after_postgres_restart(settings, pg, topology, prod_i
     assert len(waves) == 3, waves
     assert not cursors.went_back(), cursors.went_back()
     names = sorted(k.rsplit("/", 1)[-1] for k in [*first.files, *later.files])
-    assert sorted(n for w in waves for n in read_manifest(lake, w)) == names
+    assert sorted(n for w in waves for n in MACHINES.read_manifest(lake, w)) == names
     assert sorted(k.rsplit("/", 1)[-1] for k in lake.keys(LAKE_PREFIX)) == names
     parts = sorted(k.rsplit("/", 1)[-1] for k in warehouse.keys(PARSED_PREFIX))
     assert parts == [f"{n}.parquet" for n in names]

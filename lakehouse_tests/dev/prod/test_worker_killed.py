@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from lakehouse.defs.machines.keys import PARSED_KEY
-from lakehouse.sources.machines.landing import LAKE_PREFIX, LANDING_PREFIX, read_manifest
+from lakehouse.sources.machines.landing import LAKE_PREFIX, LANDING_PREFIX, MACHINES
 from lakehouse.storage import Store
 from lakehouse.warehouse.machine_waves import PARSED_PREFIX
 from lakehouse_dev.simulate.machines import Quirks, generate
@@ -76,7 +76,7 @@ def test_worker_killed_mid_step_the_other_worker_finishes_the_run(
     wave = run.tags["lakehouse/wave"]
     raw = [k.rsplit("/", 1)[-1] for k in lake.keys(LAKE_PREFIX)]
     assert sorted(raw) == names
-    assert sorted(read_manifest(lake, wave)) == names
+    assert sorted(MACHINES.read_manifest(lake, wave)) == names
     assert not lake.keys("quarantine") and not landing.keys("quarantine")
     # The warehouse: one whole part per file, every generated line once.
     parts = sorted(p for p in parts_dir.rglob("*") if p.is_file() and not p.name.startswith("."))

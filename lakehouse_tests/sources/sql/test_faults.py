@@ -127,30 +127,27 @@ def test_no_primary_key_and_unreachable_database_say_so_in_one_line(tmp_path, se
     secret = "postgresql+psycopg://reader:s3cret-pw@127.0.0.1:1/crm"
     source = SqlDatabase(name="crm", url=secret, tables=["accounts"])
     sensor = source.build_defs(None).sensors[0]
-    context = dg.build_sensor_context(
-        instance=instance,
-        resources={
-            "crm_db": SqlDatabaseResource(url=secret),
-            "lake": ObjectStore(url=settings.lake_url, name="lake"),
-        },
-    )
-    skipped = sensor(context)
+    skipped = sensor(_sensor_context(instance, settings, "crm_db", secret))
     assert "source crm: cannot read postgresql+psycopg://reader:***@127.0.0.1:1/crm" in str(
         skipped.skip_reason if hasattr(skipped, "skip_reason") else skipped
     )
     assert "s3cret-pw" not in str(skipped)
 
 
-def _evaluate(defs, instance, settings, url):
-    sensor = defs.get_sensor_def("faulty_changes")
-    context = dg.build_sensor_context(
+def _sensor_context(instance, settings, db_resource: str, url: str):
+    """What a source's change sensor reads: its database resource and the lake."""
+    return dg.build_sensor_context(
         instance=instance,
         resources={
-            "faulty_db": SqlDatabaseResource(url=url),
+            db_resource: SqlDatabaseResource(url=url),
             "lake": ObjectStore(url=settings.lake_url, name="lake"),
         },
     )
-    result = sensor(context)
+
+
+def _evaluate(defs, instance, settings, url):
+    sensor = defs.get_sensor_def("faulty_changes")
+    result = sensor(_sensor_context(instance, settings, "faulty_db", url))
     return [sorted(k.to_user_string() for k in r.asset_selection) for r in result.run_requests]
 
 
