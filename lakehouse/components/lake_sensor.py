@@ -7,6 +7,11 @@ past them. A file never triggers twice, and, the cursor being stored by Dagster,
 across restarts. Run keys are derived from the cursor, so a re-evaluated tick is de-duplicated.
 The assets themselves process everything newer than their own progress marker, so a run that
 fails is caught up by the next one.
+
+Files another run takes care of request nothing: while a run that builds the asset is queued or
+under way, the sensor waits (that run merges everything new when it gets there), and files the
+asset's newest materialisation already merged (``lake_cursors``, written by a run that extracted
+and merged them together) only move the cursor.
 """
 
 import hashlib
@@ -18,6 +23,12 @@ import dagster as dg
 from lakehouse.components.resources.stores import ObjectStore
 
 MAX_FILES_PER_TICK = 1_000
+UNFINISHED = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+]
 
 
 def lake_file_sensor(
@@ -49,7 +60,15 @@ def lake_file_sensor(
                 break
         if not new:
             return dg.SkipReason("no new lake files")
-        last_seen = {prefix: keys[-1] for prefix, keys in new.items()}
+        busy = _in_progress(context.instance, {targets[p] for p in new})
+        last_seen = {p: keys[-1] for p, keys in new.items() if targets[p] not in busy}
+        merged = {p: _merged(context.instance, targets[p], p) for p in last_seen}
+        new = {p: new[p] for p in last_seen if merged[p] is None or new[p][-1] > merged[p]}
+        if not new:
+            return dg.SensorResult(
+                skip_reason="new lake files already merged or being merged by another run",
+                cursor=json.dumps({**cursor, **last_seen}, sort_keys=True),
+            )
         digest = hashlib.sha256(json.dumps(last_seen, sort_keys=True).encode()).hexdigest()[:16]
         context.log.info("new files: " + ", ".join(f"{p}: {len(k)}" for p, k in new.items()))
         return dg.SensorResult(
@@ -64,3 +83,17 @@ def lake_file_sensor(
         )
 
     return _sensor
+
+
+def _in_progress(instance: dg.DagsterInstance, keys: set[dg.AssetKey]) -> set[dg.AssetKey]:
+    """The ``keys`` a queued or running run will build."""
+    runs = instance.get_runs(filters=dg.RunsFilter(statuses=UNFINISHED))
+    return {k for run in runs for k in (run.asset_selection or ()) if k in keys}
+
+
+def _merged(instance: dg.DagsterInstance, key: dg.AssetKey, prefix: str) -> str | None:
+    """The last lake key under ``prefix`` that ``key``'s newest materialisation merged."""
+    event = instance.get_latest_materialization_event(key)
+    entry = event.asset_materialization.metadata.get("lake_cursors") if event else None
+    marks = [m for m in (entry.value if entry else {}).values() if m.startswith(prefix + "/")]
+    return max(marks, default=None)

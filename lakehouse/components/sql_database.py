@@ -14,7 +14,9 @@ Per table: the observed ``source/<name>/<table>`` (its change signature), ``lake
 ``warehouse/<name>/<table>`` (merged incrementally, deletes dropped, evolving columns kept),
 a unique-key check, and two sensors: ``<name>_changes`` compares each table's signature with
 the one its newest lake batch recorded and extracts the tables that differ (so a run killed
-mid-way is simply extracted again), ``<name>_lake_files`` merges new batches.
+mid-way is simply extracted again) in a run that also merges them into their current state and
+builds what depends on it (``carried_run``); ``<name>_lake_files`` merges batches that reach
+the lake otherwise.
 """
 
 import hashlib
@@ -26,6 +28,7 @@ import pyarrow as pa
 import sqlalchemy as sa
 from pydantic import Field
 
+from lakehouse.components.automation import CarriedThrough, carried_run
 from lakehouse.components.incremental import Batches, LakeInput, incremental_asset
 from lakehouse.components.lake_sensor import lake_file_sensor
 from lakehouse.components.resources.sql_database import SqlDatabaseResource
@@ -331,10 +334,11 @@ def changes_sensor(source: SqlDatabase, tables: list[_Table]) -> dg.SensorDefini
     @dg.sensor(
         name=f"{source.name}_changes",
         description=f"Compares each `{source.name}` table's change signature with the one its "
-        "newest lake batch recorded; extracts the tables that differ.",
-        target=[t.lake_key for t in tables],
+        "newest lake batch recorded; extracts the tables that differ, merges them into their "
+        "current state and builds what depends on it, in one run.",
+        target=CarriedThrough(tuple(k for t in tables for k in (t.lake_key, t.state_key))),
         # One indexed max/count query per incremental table (a snapshot table is hashed whole).
-        minimum_interval_seconds=10,
+        minimum_interval_seconds=5,
         default_status=dg.DefaultSensorStatus.RUNNING,
         required_resource_keys={source.resource_key, "lake"},
     )
@@ -389,9 +393,10 @@ def changes_sensor(source: SqlDatabase, tables: list[_Table]) -> dg.SensorDefini
         )
         return dg.SensorResult(
             run_requests=[
-                dg.RunRequest(
+                carried_run(
+                    context,
+                    [k for t in requested for k in (t.lake_key, t.state_key)],
                     run_key=f"{source.name}-{run_key}",
-                    asset_selection=[t.lake_key for t in requested],
                     tags=tags,
                 )
             ],

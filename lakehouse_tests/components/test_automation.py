@@ -1,9 +1,11 @@
-"""A dependency updated while its downstream's run is ending still triggers the downstream."""
+"""A dependency updated while its downstream's run is ending still triggers the downstream; a
+change carried through in one run leaves the automation nothing to repeat."""
 
 import dagster as dg
 import pytest
 
 from lakehouse.components.automation import (
+    carried_run,
     on_dependency_update,
     on_first_load_or_dependency_update,
 )
@@ -77,3 +79,101 @@ def test_a_new_asset_over_existing_data_is_materialised_once(condition, requeste
     if requested:
         dg.materialize([team_asset], instance=instance)
     assert _requested(after, instance, cursor)[0] == 0  # once, not on every evaluation
+
+
+def _platform_like():
+    """A lake batch and its current state (sensor-driven), then what automation builds."""
+
+    @dg.asset
+    def lake() -> None: ...
+
+    @dg.asset(deps=[lake])
+    def state() -> None: ...
+
+    @dg.asset(deps=[state], automation_condition=on_dependency_update())
+    def kpi() -> None: ...
+
+    @dg.asset(deps=[state], automation_condition=dg.AutomationCondition.eager())
+    def features() -> None: ...
+
+    @dg.asset
+    def model() -> None: ...  # trained by hand: never carried
+
+    @dg.asset(deps=[features, model], automation_condition=dg.AutomationCondition.eager())
+    def score() -> None: ...
+
+    @dg.asset
+    def other() -> None: ...  # never materialised
+
+    @dg.asset(
+        deps=[kpi, score, other],
+        automation_condition=on_dependency_update().without(
+            ~dg.AutomationCondition.any_deps_missing()
+        ),
+    )
+    def catalog() -> None: ...
+
+    @dg.asset(
+        deps=[state],
+        partitions_def=dg.DailyPartitionsDefinition("2026-01-01"),
+        automation_condition=dg.AutomationCondition.eager(),
+    )
+    def daily() -> None: ...
+
+    @dg.asset(deps=[state], automation_condition=dg.AutomationCondition.on_cron("0 3 * * *"))
+    def nightly() -> None: ...
+
+    @dg.asset_check(asset=state)
+    def keys_unique() -> dg.AssetCheckResult:
+        return dg.AssetCheckResult(passed=True)
+
+    @dg.asset_check(asset=state, automation_condition=dg.AutomationCondition.on_cron("0 * * * *"))
+    def matches_source() -> dg.AssetCheckResult:  # on its own schedule
+        return dg.AssetCheckResult(passed=True)
+
+    return [lake, state, kpi, features, model, score, other, catalog, daily, nightly], [
+        keys_unique,
+        matches_source,
+    ]
+
+
+def _request(defs, instance) -> dg.RunRequest:
+    context = dg.build_sensor_context(instance=instance, definitions=defs)
+    return carried_run(context, [dg.AssetKey("lake"), dg.AssetKey("state")], run_key="change")
+
+
+def _carried(defs, instance) -> list[str]:
+    return [k.to_user_string() for k in _request(defs, instance).asset_selection]
+
+
+def test_a_change_is_carried_to_what_automation_would_build_next_in_one_run():
+    assets, checks = _platform_like()
+    defs = dg.Definitions(assets=assets, asset_checks=checks)
+    instance = dg.DagsterInstance.ephemeral()
+    # Not carried: a partitioned asset, one on a cron, one waiting for a missing model; the
+    # catalog (which catalogues what exists) does not wait for `other`.
+    assert _carried(defs, instance) == ["catalog", "features", "kpi", "lake", "state"]
+    dg.materialize([a for a in assets if a.key.path[0] == "model"], instance=instance)
+    assert _carried(defs, instance) == ["catalog", "features", "kpi", "lake", "score", "state"]
+    # The check on a schedule of its own keeps to it.
+    request = _request(defs, instance)
+    assert [c.name for c in request.asset_check_keys] == ["keys_unique"]
+    assert request.run_key == "change"
+
+
+def test_after_a_carried_run_automation_requests_nothing_more():
+    assets, checks = _platform_like()
+    defs = dg.Definitions(assets=assets, asset_checks=checks)
+    instance = dg.DagsterInstance.ephemeral()
+    by_name = {a.key.path[0]: a for a in assets}
+    dg.materialize([by_name["model"]], instance=instance)
+    _, cursor = _requested(defs, instance, None)
+
+    # The run a sensor requests: the job's assets, subset to the carried selection.
+    request = _request(defs, instance)
+    job = defs.resolve_implicit_global_asset_job_def()
+    job.execute_in_process(instance=instance, asset_selection=request.asset_selection)
+    result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor)
+    requested = {a.key.to_user_string() for a in assets if result.get_num_requested(a.key)}
+    # Only the assets the run did not carry remain for the automation sensor.
+    assert requested == {"daily"}

@@ -1,8 +1,10 @@
-"""The events domain's sensors: messages waiting on the bus -> a drain into the lake
-(``events_bus``); new event files in the lake -> the projections that count them."""
+"""The events domain's sensors: messages waiting on the bus -> a run draining them into the lake
+and carrying them through to the projections that count them, and on (``events_bus``); new
+event files written otherwise (the long-lived lake writer) -> those projections."""
 
 import dagster as dg
 
+from lakehouse.components.automation import CarriedThrough, carried_run
 from lakehouse.components.lake_sensor import lake_file_sensor
 from lakehouse.components.resources.event_bus import EventBus
 from lakehouse.components.resources.stores import ObjectStore
@@ -12,6 +14,7 @@ from lakehouse.sources.events.writer import live_writer, type_prefix
 from lakehouse.warehouse.events import APPLICATION_FUNNEL, FUNDED_VOLUME
 
 SENSOR_NAME = "events_bus"
+PROJECTIONS = [projection_key(p.name) for p in (APPLICATION_FUNNEL, FUNDED_VOLUME)]
 IN_PROGRESS = [
     dg.DagsterRunStatus.QUEUED,
     dg.DagsterRunStatus.NOT_STARTED,
@@ -38,10 +41,10 @@ events_funded_volume_files = lake_file_sensor(
     name=SENSOR_NAME,
     description=(
         "Messages on the event bus (waiting, or leased by a drain that died) -> a run of "
-        "`lake_events` draining them (unless one is queued or running, or the long-lived lake "
-        "writer is running)."
+        "`lake_events` draining them, the event projections and what depends on them (unless "
+        "a drain is queued or running, or the long-lived lake writer is running)."
     ),
-    target=LAKE_KEYS,
+    target=CarriedThrough((*LAKE_KEYS, *PROJECTIONS)),
     minimum_interval_seconds=5,
     default_status=dg.DefaultSensorStatus.RUNNING,
 )
@@ -69,7 +72,9 @@ def events_bus(
         return dg.SkipReason(f"a drain is already under way (run {active[0].dagster_run.run_id})")
     n = int(context.cursor or 0) + 1
     return dg.SensorResult(
-        run_requests=[dg.RunRequest(run_key=f"{SENSOR_NAME}-{n}")],
+        run_requests=[
+            carried_run(context, [*LAKE_KEYS, *PROJECTIONS], run_key=f"{SENSOR_NAME}-{n}")
+        ],
         cursor=str(n),
         asset_events=[
             dg.AssetObservation(

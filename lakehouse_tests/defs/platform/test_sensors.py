@@ -22,8 +22,12 @@ from lakehouse_tests.conftest import PROJECT_ROOT, load_definitions
 WORKSPACE = str(PROJECT_ROOT / "workspace.yaml")
 
 
-def _evaluate(lake_url: str, cursor: str | None):
-    context = dg.build_sensor_context(cursor=cursor, resources={"lake": ObjectStore(url=lake_url)})
+def _evaluate(lake_url: str, cursor: str | None, instance: dg.DagsterInstance | None = None):
+    context = dg.build_sensor_context(
+        cursor=cursor,
+        resources={"lake": ObjectStore(url=lake_url)},
+        instance=instance or dg.DagsterInstance.ephemeral(),
+    )
     return load_definitions().get_sensor_def("platform_lake_files")(context)
 
 
@@ -66,6 +70,38 @@ def test_a_tick_requests_a_bounded_batch_and_the_next_takes_the_rest(settings, m
     assert counts == [3, 2] and isinstance(third, dg.SkipReason)
 
 
+def test_files_another_run_merges_request_nothing_and_are_not_skipped(settings):
+    lake, instance = Store(settings.lake_url), dg.DagsterInstance.ephemeral()
+    files = _land(lake, "applications", 2)
+    # A run that merges the applications is under way (a change carried through): wait for it.
+    run = dg.DagsterRun(
+        job_name="__ASSET_JOB",
+        status=dg.DagsterRunStatus.STARTED,
+        asset_selection=frozenset({state_key("applications")}),
+    )
+    instance.add_run(run)
+    held = _evaluate(settings.lake_url, None, instance)
+    assert not held.run_requests and held.cursor in (None, "{}")
+    # It ended having merged the first file only: the second is requested.
+    instance.report_run_failed(instance.get_run_by_id(run.run_id))
+    merged = {"applications": files[0]}
+    instance.report_runless_asset_event(
+        dg.AssetMaterialization(state_key("applications"), metadata={"lake_cursors": merged})
+    )
+    (request,) = _evaluate(settings.lake_url, None, instance).run_requests
+    assert list(request.asset_selection) == [state_key("applications")]
+    # Once a run has merged both, they only move the cursor.
+    merged = {"applications": files[1]}
+    instance.report_runless_asset_event(
+        dg.AssetMaterialization(state_key("applications"), metadata={"lake_cursors": merged})
+    )
+    done = _evaluate(settings.lake_url, None, instance)
+    assert not done.run_requests
+    assert isinstance(_evaluate(settings.lake_url, done.cursor, instance), dg.SkipReason)
+    _land(lake, "applications", 1)
+    assert _evaluate(settings.lake_url, done.cursor, instance).run_requests
+
+
 def _merged_files(instance: dg.DagsterInstance) -> dict[str, collections.Counter]:
     """For each projection, how many times each lake file was merged, over all its runs."""
     merged = {}
@@ -86,17 +122,18 @@ def test_tick_carries_new_activity_through_and_merges_every_file_exactly_once(se
     simulate(url, days=3, seed=4)
     first = tick(WORKSPACE, instance)
     by_sensor = collections.Counter(run.instigator for run in first)
-    assert by_sensor == {
-        "platform_changes": 1,
-        "platform_lake_files": 1,
-        "automation": 1,
-        "lake_replication": 1,
-    }
+    # One run extracts, merges and builds the KPIs, features and catalog; the merge sensor finds
+    # the files merged. The automation sensor builds what is missing: the model, then scores.
+    assert by_sensor == {"platform_changes": 1, "automation": 1, "lake_replication": 1}
     assert all(run.status == "SUCCESS" for run in first)
     assert tick(WORKSPACE, instance) == []  # nothing new: no run
 
     simulate(url, days=1, seed=4)
-    assert len(tick(WORKSPACE, instance)) == 4
+    # A new day: one run carries it through, one copies it to the replica.
+    assert sorted(r.instigator for r in tick(WORKSPACE, instance)) == [
+        "lake_replication",
+        "platform_changes",
+    ]
 
     # Restart: a new process, with only the cursors the instance stored.
     simulate(url, days=1, seed=4)
@@ -110,7 +147,7 @@ def test_tick_carries_new_activity_through_and_merges_every_file_exactly_once(se
         timeout=300,
     )
     assert out.returncode == 0, out.stderr[-3000:]
-    assert "tick: 4 run(s)" in out.stdout
+    assert "tick: 2 run(s)" in out.stdout
 
     for table, counts in _merged_files(instance).items():
         lake_files = lake.keys(f"platform/{table}")

@@ -134,10 +134,11 @@ def test_no_primary_key_and_unreachable_database_say_so_in_one_line(tmp_path, se
     assert "s3cret-pw" not in str(skipped)
 
 
-def _sensor_context(instance, settings, db_resource: str, url: str):
-    """What a source's change sensor reads: its database resource and the lake."""
+def _sensor_context(instance, settings, db_resource: str, url: str, defs=None):
+    """What a source's change sensor reads: its database resource, the lake, the definitions."""
     return dg.build_sensor_context(
         instance=instance,
+        definitions=defs,
         resources={
             db_resource: SqlDatabaseResource(url=url),
             "lake": ObjectStore(url=settings.lake_url, name="lake"),
@@ -147,7 +148,7 @@ def _sensor_context(instance, settings, db_resource: str, url: str):
 
 def _evaluate(defs, instance, settings, url):
     sensor = defs.get_sensor_def("faulty_changes")
-    result = sensor(_sensor_context(instance, settings, "faulty_db", url))
+    result = sensor(_sensor_context(instance, settings, "faulty_db", url, defs))
     return [sorted(k.to_user_string() for k in r.asset_selection) for r in result.run_requests]
 
 
@@ -155,14 +156,22 @@ def test_the_sensor_decides_from_the_lake_so_a_killed_extraction_is_done_again(
     url, settings, instance
 ):
     defs = _defs(settings, url)
-    assert _evaluate(defs, instance, settings, url) == [["lake/faulty/note", "lake/faulty/rate"]]
+    # One run extracts each changed table and merges it into its current state.
+    both = [
+        "lake/faulty/note",
+        "lake/faulty/rate",
+        "warehouse/faulty/note",
+        "warehouse/faulty/rate",
+    ]
+    assert _evaluate(defs, instance, settings, url) == [both]
     _materialize(defs, instance, "lake")
     assert _evaluate(defs, instance, settings, url) == []  # nothing pending
     _run(url, "INSERT INTO note VALUES ('c', 'gamma')")
-    assert _evaluate(defs, instance, settings, url) == [["lake/faulty/note"]]
+    note = ["lake/faulty/note", "warehouse/faulty/note"]
+    assert _evaluate(defs, instance, settings, url) == [note]
     # The run extracting it is killed before its last batch lands: the lake still holds the
     # old signature, so the next evaluation asks again (a sensor cursor alone would not).
-    assert _evaluate(defs, instance, settings, url) == [["lake/faulty/note"]]
+    assert _evaluate(defs, instance, settings, url) == [note]
     _materialize(defs, instance, "lake")
     assert _evaluate(defs, instance, settings, url) == []
 
