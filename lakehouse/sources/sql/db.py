@@ -74,7 +74,7 @@ def connect(
 
 
 def one_line(exc: Exception, url: str) -> str:
-    """The first line of a driver error, the password masked."""
+    """``cannot read <database> (<first line of the driver error>)``, the password masked."""
     return f"cannot read {display_name(url)} ({_detail(exc, url)})"
 
 
