@@ -571,8 +571,8 @@ class Simulated:
 def simulate_marketing(platform_db_url: str, seed: int = 7, standalone_days: int = 90) -> Simulated:
     """Salesforce records and GA traffic consistent with the platform database (its sellers,
     its simulated dates); without one, ``standalone_days`` up to today with no platform match.
-    Raises ``PlatformDBError`` if the database exists but cannot be read."""
-    from lakehouse.sources.platform.db import PlatformDBError, display_name, engine
+    Raises ``SourceError`` if the database exists but cannot be read."""
+    from lakehouse.sources.sql.db import MissingFile, display_name, engine
     from lakehouse.warehouse import company_matching as matching
     from lakehouse_dev.simulate.google_analytics import simulate_traffic
     from lakehouse_dev.simulate.salesforce import (
@@ -584,7 +584,7 @@ def simulate_marketing(platform_db_url: str, seed: int = 7, standalone_days: int
     snapshot = None
     try:
         engine(platform_db_url).dispose()  # refuses a missing sqlite file: standalone
-    except PlatformDBError:
+    except MissingFile:
         pass
     else:
         snapshot = read_platform(platform_db_url)

@@ -6,8 +6,9 @@ import sqlalchemy as sa
 from lakehouse.settings import Settings
 from lakehouse.sources.events.bus import BusError
 from lakehouse.sources.events.buses import bus_from_url
-from lakehouse.sources.platform.db import PlatformDBError, connect, display_name
+from lakehouse.sources.sql.db import SourceError, connect, one_line
 from lakehouse.storage.store import Store, StoreUnavailable
+from lakehouse_dev.simulate.platform import SOURCE, explain
 
 
 def problems(settings: Settings) -> list[str]:
@@ -32,12 +33,10 @@ def problems(settings: Settings) -> list[str]:
 def database_problem(url: str) -> str | None:
     """Why the platform database cannot be read, on one line, or None."""
     try:
-        with connect(url) as conn:
+        with connect(url, SOURCE) as conn:
             sa.inspect(conn).get_table_names()
-    except PlatformDBError as exc:
-        return str(exc)
+    except SourceError as exc:
+        return explain(exc)
     except sa.exc.SQLAlchemyError as exc:  # e.g. a file that is not a database
-        cause = getattr(exc, "orig", None) or exc
-        detail = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
-        return f"platform database {display_name(url)} cannot be read ({detail})"
+        return f"source {SOURCE}: {one_line(exc, url)}"
     return None

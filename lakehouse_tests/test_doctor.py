@@ -98,5 +98,5 @@ def test_tick_says_why_the_platform_cannot_be_extracted(settings, monkeypatch):
     monkeypatch.setenv("LAKEHOUSE_PLATFORM_DB_URL", f"postgresql+psycopg://lake@127.0.0.1:{port}/p")
     result = CliRunner().invoke(main, ["tick"])
     assert result.exit_code == 1, result.output  # known stranded work is never a quiet exit 0
-    [line] = [s for s in result.output.splitlines() if "platform database" in s]
-    assert f":{port}" in line and "cannot reach" in line
+    [line] = [s for s in result.output.splitlines() if "source platform" in s]
+    assert f"cannot read postgresql+psycopg://lake@127.0.0.1:{port}/p (" in line

@@ -17,8 +17,8 @@ from lakehouse.sources.events.buses import bus_from_url
 from lakehouse.sources.google_analytics import client as ga
 from lakehouse.sources.google_analytics.schema import TRAFFIC_DAILY
 from lakehouse.sources.http import APIError, RetryPolicy
-from lakehouse.sources.platform.db import PlatformDBError, connect, display_name
 from lakehouse.sources.salesforce import client as sf
+from lakehouse.sources.sql.db import SourceError, connect, display_name
 
 GA_BASE_URL_ENV = "GOOGLE_ANALYTICS_BASE_URL"
 QUICK = RetryPolicy(max_attempts=2)  # a health check answers in seconds, not minutes
@@ -41,9 +41,9 @@ def _one_line(exc: Exception) -> str:
 
 def platform_db(url: str) -> SourceHealth:
     try:
-        with connect(url) as conn:
+        with connect(url, "platform") as conn:
             conn.execute(sa.text("SELECT 1"))
-    except PlatformDBError as exc:
+    except SourceError as exc:
         return SourceHealth("platform", display_name(url), _one_line(exc))
     return SourceHealth("platform", display_name(url))
 

@@ -11,9 +11,10 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
-from lakehouse.sources.platform.db import connect
+from lakehouse.sources.sql.db import connect
 from lakehouse.storage.store import Store
 from lakehouse_dev.simulate import platform_schema as schema
+from lakehouse_dev.simulate.platform import SOURCE
 
 ACCOUNT = "DE89370400440532013000"
 HEADER = "booking_date;value_date;reference;counterparty;amount;currency"
@@ -61,7 +62,7 @@ def payments_by_day(url: str, first: dt.date, last: dt.date) -> dict[dt.date, li
         .order_by(p.c.paid_at, p.c.id)
     )
     days: dict[dt.date, list] = {}
-    with connect(url) as conn:
+    with connect(url, SOURCE) as conn:
         for row in conn.execute(query):
             days.setdefault(row.paid_at.date(), []).append(row)
     return days

@@ -18,15 +18,15 @@ def simulate() -> None:
 @click.option("--seed", default=7, show_default=True)
 def simulate_platform(days: int, seed: int) -> None:
     """Create or advance the platform database by DAYS of activity (new rows and updates)."""
-    from lakehouse.sources.platform.db import PlatformDBError, display_name
-    from lakehouse_dev.simulate.platform import SeedMismatch
+    from lakehouse.sources.sql.db import SourceError, display_name
+    from lakehouse_dev.simulate.platform import SeedMismatch, explain
     from lakehouse_dev.simulate.platform import simulate as run
 
     url = Settings.from_env().platform_db_url
     try:
         counts = run(url, days=days, seed=seed)
-    except (PlatformDBError, SeedMismatch) as exc:
-        raise click.ClickException(str(exc)) from exc
+    except (SourceError, SeedMismatch) as exc:
+        raise click.ClickException(explain(exc)) from exc
     click.echo(f"platform database {display_name(url)}: advanced {days} day(s)")
     for key, value in counts.items():
         click.echo(f"  {key}: {value}")
@@ -41,15 +41,16 @@ def simulate_marketing(seed: int, serve: bool, port: int) -> None:
     (its sellers and dates); with --serve, serve it on loopback until Ctrl-C."""
     import time
 
-    from lakehouse.sources.platform.db import PlatformDBError
+    from lakehouse.sources.sql.db import SourceError
     from lakehouse_dev.fake_apis import FakeAPIs
     from lakehouse_dev.fake_apis import simulate_marketing as run
+    from lakehouse_dev.simulate.platform import explain
 
     settings = Settings.from_env()
     try:
         sim = run(settings.platform_db_url, seed=seed)
-    except PlatformDBError as exc:
-        raise click.ClickException(str(exc)) from exc
+    except SourceError as exc:
+        raise click.ClickException(explain(exc)) from exc
     path = sim.data.save(settings.home / "marketing_apis")
     leads = len(sim.data.salesforce["Lead"])
     click.echo(f"marketing APIs data {path} (from the {sim.source}):")
@@ -178,8 +179,9 @@ def simulate_events(
     second for SECONDS: the next unpublished rows of the platform database, in the order they
     happened, advancing the platform by a day whenever it runs out of activity (--advance)."""
     from lakehouse.sources.events.bus import BusError
-    from lakehouse.sources.platform.db import PlatformDBError, display_name
+    from lakehouse.sources.sql.db import SourceError, display_name
     from lakehouse_dev.simulate.events import publish_platform_events
+    from lakehouse_dev.simulate.platform import explain
 
     if rate <= 0 or seconds < 0:
         raise click.BadParameter("--rate must be > 0 and --seconds >= 0")
@@ -199,8 +201,8 @@ def simulate_events(
                 duplicates=duplicates,
                 malformed=malformed,
             )
-        except (PlatformDBError, BusError) as exc:
-            raise click.ClickException(str(exc)) from exc
+        except (SourceError, BusError) as exc:
+            raise click.ClickException(explain(exc)) from exc
     click.echo(
         f"published {result.published} event(s) to {bus.url} in {result.seconds:.1f}s "
         f"({result.rate:.0f}/s) from {display_name(settings.platform_db_url)}"

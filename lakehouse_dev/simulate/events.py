@@ -39,9 +39,9 @@ import sqlalchemy as sa
 from lakehouse.sources.events.bus import Bus
 from lakehouse.sources.events.publisher import Publisher
 from lakehouse.sources.events.schema import Event, derived_event_id, make_event
-from lakehouse.sources.platform.db import PlatformDBError, connect
+from lakehouse.sources.sql.db import SourceError, connect
 from lakehouse_dev.simulate import platform_schema as ps
-from lakehouse_dev.simulate.platform import simulate
+from lakehouse_dev.simulate.platform import SOURCE, simulate
 from lakehouse_dev.simulate.platform import state as simulation_state
 
 ORDER = (
@@ -212,15 +212,15 @@ def next_events(
 
 def _has_platform(url: str) -> bool:
     try:
-        with connect(url) as conn:
+        with connect(url, SOURCE) as conn:
             return sa.inspect(conn).has_table(ps.applications.name)
-    except PlatformDBError:
+    except SourceError:
         return False
 
 
 def _seed(url: str, default: int) -> int:
     """The seed the platform database was simulated with (``default`` for a new one)."""
-    with connect(url) as conn:
+    with connect(url, SOURCE) as conn:
         if not sa.inspect(conn).has_table(simulation_state.name):
             return default
         row = conn.execute(sa.select(simulation_state.c.seed)).one_or_none()
@@ -308,7 +308,7 @@ def publish_platform_events(
         result.platform_days += 1
     while result.published < count:
         if not buffer:
-            with connect(url) as conn:
+            with connect(url, SOURCE, write=True) as conn:
                 marks = read_marks(conn)
                 if not marks and not history:
                     marks = latest_day_marks(conn)
@@ -340,7 +340,7 @@ def publish_platform_events(
         for b in batch:
             marks[b.event.type] = b.mark
             result.by_type[b.event.type] += 1
-        with connect(url) as conn:
+        with connect(url, SOURCE, write=True) as conn:
             write_marks(conn, marks)
         result.published += len(batch)
         result.duplicates += len(resent)

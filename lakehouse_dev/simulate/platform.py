@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
-from lakehouse.sources.platform.db import connect
+from lakehouse.sources.sql.db import MissingDatabase, MissingFile, MissingTable, connect
 from lakehouse_dev.simulate import platform_schema as schema
 
 DEFAULT_START = dt.date(2026, 1, 1)
@@ -65,8 +65,24 @@ state = sa.Table(
 )
 
 
+SOURCE = "platform"  # the platform database as messages name it
+SIMULATE = "`uv run lakehouse simulate platform`"
+
+
 class SeedMismatch(ValueError):
     """The database was simulated with another seed or start: continuing would mix two runs."""
+
+
+def explain(exc: Exception) -> str:
+    """An error about the platform database as a developer reads it: how to make a missing or
+    empty one."""
+    if isinstance(exc, MissingFile):
+        return f"{exc}; create it with {SIMULATE}"
+    if isinstance(exc, MissingDatabase):
+        return f"{exc}; CREATE DATABASE it, then run {SIMULATE}"
+    if isinstance(exc, MissingTable):
+        return f"{exc}; fill it with {SIMULATE}"
+    return str(exc)
 
 
 def simulate(url: str, days: int, seed: int = 7, start: dt.date | None = None) -> dict[str, int]:
@@ -76,7 +92,7 @@ def simulate(url: str, days: int, seed: int = 7, start: dt.date | None = None) -
     """
     if days < 0:
         raise ValueError(f"days must be >= 0, got {days}")
-    with connect(url, create=True) as conn:
+    with connect(url, SOURCE, write=True, create=True) as conn:
         schema.metadata.create_all(conn)
         state.metadata.create_all(conn)
         sim = _Simulation.load(conn, seed, start)
@@ -87,7 +103,7 @@ def simulate(url: str, days: int, seed: int = 7, start: dt.date | None = None) -
 
 def simulated_clock(url: str) -> dt.datetime:
     """Midnight of the next day the simulation will add (its last simulated day + 1)."""
-    with connect(url) as conn:
+    with connect(url, SOURCE) as conn:
         return conn.execute(sa.select(state.c.clock)).scalar_one()
 
 

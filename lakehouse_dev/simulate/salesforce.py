@@ -29,10 +29,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from lakehouse.sources.platform.db import connect
 from lakehouse.sources.salesforce.schema import OBJECTS, format_datetime
+from lakehouse.sources.sql.db import connect
 from lakehouse_dev.simulate import platform_schema as platform
-from lakehouse_dev.simulate.platform import COUNTRIES, SECTORS, SUFFIX
+from lakehouse_dev.simulate.platform import COUNTRIES, SECTORS, SOURCE, SUFFIX
 from lakehouse_dev.simulate.platform import state as simulation_state
 
 SELLER_LEAD_SHARE = 0.75
@@ -103,8 +103,8 @@ class PlatformSnapshot:
 
 def read_platform(url: str) -> PlatformSnapshot | None:
     """The platform's companies and time span, or ``None`` if it has no companies yet.
-    Raises :class:`~lakehouse.sources.platform.db.PlatformDBError` if it cannot be read."""
-    with connect(url) as conn:
+    Raises :class:`~lakehouse.sources.sql.db.SourceError` if it cannot be read."""
+    with connect(url, SOURCE) as conn:
         if not sa.inspect(conn).has_table("companies"):
             return None
         c = platform.companies

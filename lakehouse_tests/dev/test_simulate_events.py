@@ -13,10 +13,10 @@ from lakehouse.cli import main
 from lakehouse.sources.events.buses import bus_from_url
 from lakehouse.sources.events.schema import parse
 from lakehouse.sources.events.writer import LakeWriter
-from lakehouse.sources.platform.db import connect
+from lakehouse.sources.sql.db import connect
 from lakehouse.storage.store import Store
 from lakehouse_dev.simulate.events import ORDER, publish_platform_events, published
-from lakehouse_dev.simulate.platform import simulate
+from lakehouse_dev.simulate.platform import SOURCE, simulate
 from lakehouse_tests.defs.events.test_dagster import TABLE_OF
 from lakehouse_tests.defs.platform.helpers import db_rows
 from lakehouse_tests.sources.events.helpers import read_events
@@ -128,7 +128,7 @@ def test_republished_events_keep_their_ids_and_are_written_once(tmp_path):
     lake = Store(str(tmp_path / "lake"))
     with bus_from_url(f"local://{tmp_path / 'bus'}") as bus:
         once = publish_platform_events(db, bus, count=10**6, advance=False, history=True)
-        with connect(db) as conn:
+        with connect(db, SOURCE, write=True) as conn:
             conn.execute(sa.delete(published))  # progress lost
         again = publish_platform_events(db, bus, count=10**6, advance=False, history=True)
         assert again.published == once.published

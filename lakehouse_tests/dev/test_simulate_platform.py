@@ -1,9 +1,8 @@
-"""The platform simulation (determinism, increments, invariants, PostgreSQL) and db.py errors."""
+"""The platform simulation (determinism, increments, invariants, PostgreSQL) and what a
+developer is told when its database is missing or empty."""
 
 import datetime as dt
-import socket
 import sqlite3
-import time
 from collections import Counter, defaultdict
 from decimal import Decimal
 from pathlib import Path
@@ -14,11 +13,18 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from lakehouse.cli import main
-from lakehouse.sources.platform.db import PlatformDBError, connect, engine
+from lakehouse.sources.sql.db import MissingDatabase, MissingFile, MissingTable, connect
 from lakehouse_dev.simulate import platform_schema as schema
-from lakehouse_dev.simulate.platform import DEFAULT_START, simulate, state
+from lakehouse_dev.simulate.platform import (
+    DEFAULT_START,
+    SOURCE,
+    explain,
+    simulate,
+    simulated_clock,
+    state,
+)
 
-SIMULATE_HINT = "uv run lakehouse simulate platform"
+SIMULATE_HINT = "`uv run lakehouse simulate platform`"
 TABLES = {**schema.TABLES, "_simulation": state}
 FLOW_TABLES = ("applications", "invoices", "trades")
 LEGAL = {
@@ -216,51 +222,30 @@ def test_postgresql_matches_sqlite(pg_url: str, tmp_path: Path) -> None:
     assert simulate(pg_url, days=25) == simulate(sqlite_url, days=25)
     pg = snapshot(pg_url)
     assert pg["trades"] and pg == snapshot(sqlite_url)
-    with connect(pg_url) as conn:
+    with connect(pg_url, SOURCE) as conn:
         assert conn.scalar(sa.select(sa.func.count()).select_from(schema.invoices)) == len(
             pg["invoices"]
         )
 
 
-def test_missing_sqlite_file_is_reported_and_not_created(tmp_path: Path) -> None:
-    path = tmp_path / "absent" / "platform.db"
-    url = f"sqlite:///{path}"
-    with pytest.raises(PlatformDBError) as from_engine:
-        engine(url)
-    with pytest.raises(PlatformDBError) as from_connect, connect(url):
-        pass
-    for err in (from_engine, from_connect):
-        message = str(err.value)
-        assert str(path) in message and SIMULATE_HINT in message and "\n" not in message
-    assert not path.parent.exists()
-
-
-def test_locked_sqlite_database_is_reported(tmp_path: Path) -> None:
-    path = tmp_path / "platform.db"
-    holder = sqlite3.connect(path, isolation_level=None)
-    holder.execute("CREATE TABLE t (x INTEGER)")
-    holder.execute("BEGIN EXCLUSIVE")
-    try:
-        started = time.monotonic()
-        with (
-            pytest.raises(PlatformDBError, match="locked") as err,
-            connect(f"sqlite:///{path}") as conn,
-        ):
-            conn.execute(sa.text("SELECT count(*) FROM t"))
-        assert time.monotonic() - started < 10
-        assert str(path) in str(err.value) and "\n" not in str(err.value)
-    finally:
-        holder.rollback()
-        holder.close()
-
-
-def test_unreachable_postgresql_is_reported_without_password() -> None:
-    with socket.socket() as s:  # a port that was free a moment ago: nothing listens there
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    url = f"postgresql+psycopg://postgres:Sup3rS3cret@127.0.0.1:{port}/test"
-    with pytest.raises(PlatformDBError) as err, connect(url):
-        pass
-    message = str(err.value)
-    assert "Sup3rS3cret" not in message and f"127.0.0.1:{port}" in message
-    assert "\n" not in message
+def test_a_missing_or_empty_platform_database_says_how_to_make_it(
+    pg_url: str, tmp_path: Path
+) -> None:
+    absent, empty = tmp_path / "absent.db", tmp_path / "empty.db"
+    sqlite3.connect(empty).close()  # an empty database file
+    with pytest.raises(MissingFile) as no_file:
+        simulated_clock(f"sqlite:///{absent}")
+    with pytest.raises(MissingTable) as no_table:
+        simulated_clock(f"sqlite:///{empty}")
+    no_db = sa.make_url(pg_url).set(database=f"{sa.make_url(pg_url).database}_absent")
+    with pytest.raises(MissingDatabase) as no_database:
+        simulate(no_db.render_as_string(hide_password=False), days=1)
+    assert explain(no_file.value) == (
+        f"source platform: database file {absent} does not exist; create it with {SIMULATE_HINT}"
+    )
+    assert explain(no_table.value) == (
+        f"source platform: database {empty} lacks a table (no such table: _simulation); "
+        f"fill it with {SIMULATE_HINT}"
+    )
+    assert explain(no_database.value).endswith(f"; CREATE DATABASE it, then run {SIMULATE_HINT}")
+    assert not absent.exists()

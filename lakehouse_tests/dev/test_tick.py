@@ -83,14 +83,14 @@ def test_a_missing_or_garbage_platform_database_is_one_line_and_non_zero(setting
     missing = _cli("tick")
     assert missing.returncode == 1 and missing.stdout == ""
     assert missing.stderr.strip().splitlines() == [
-        f"Error: platform database {settings.home / 'platform.sqlite'} does not exist; "
-        "create it with `uv run lakehouse simulate platform`"
+        f"Error: source platform: database file {settings.home / 'platform.sqlite'} does not "
+        "exist; create it with `uv run lakehouse simulate platform`"
     ]
     (settings.home / "platform.sqlite").write_bytes(b"these are not the bytes of a database\n" * 9)
     garbage = _cli("tick")
     assert garbage.returncode == 1
     assert garbage.stderr.strip().splitlines() == [
-        f"Error: platform database {settings.home / 'platform.sqlite'} cannot be read "
+        f"Error: source platform: cannot read {settings.home / 'platform.sqlite'} "
         "(file is not a database)"
     ]
 

@@ -111,10 +111,10 @@ def test_the_simulated_bank_statements_reconcile_with_the_simulated_platform(tmp
     declaration and every payment of those days is matched (the fee alone is bank-only)."""
     import sqlalchemy as sa
 
-    from lakehouse.sources.platform.db import connect
+    from lakehouse.sources.sql.db import connect
     from lakehouse.storage.store import Store
     from lakehouse_dev.simulate.bank import write_statements
-    from lakehouse_dev.simulate.platform import simulate, simulated_clock
+    from lakehouse_dev.simulate.platform import SOURCE, simulate, simulated_clock
     from lakehouse_dev.simulate.platform_schema import TABLES
 
     url = f"sqlite:///{tmp_path / 'platform.sqlite'}"
@@ -127,7 +127,7 @@ def test_the_simulated_bank_statements_reconcile_with_the_simulated_platform(tmp
     lines = pa.concat_tables([p.table for p in parsed])
     assert lines.num_rows == out.lines > 0
     p = TABLES["payments"]
-    with connect(url) as conn:
+    with connect(url, SOURCE) as conn:
         rows = conn.execute(sa.select(p.c.id, p.c.trade_id, p.c.amount, p.c.paid_at)).all()
     payments = pa.table(
         {
