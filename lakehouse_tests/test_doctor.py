@@ -61,6 +61,18 @@ def test_missing_platform_database_names_the_file(home, monkeypatch, tmp_path):
     assert result.exit_code == 1
     assert result.output.splitlines()[-1].startswith("Error: platform: ")
     assert "absent.sqlite" in result.output and not (tmp_path / "absent.sqlite").exists()
+    assert "source platform" not in result.output  # named once, by the report
+
+
+def test_a_file_that_is_not_a_database_is_one_line_not_a_traceback(home, monkeypatch, tmp_path):
+    garbage = tmp_path / "notes.sqlite"
+    garbage.write_text("minutes of the meeting, not a database\n" * 200)
+    monkeypatch.setenv("LAKEHOUSE_PLATFORM_DB_URL", f"sqlite:///{garbage}")
+    result = _doctor()
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.output.splitlines()[-1] == (
+        f"Error: platform: cannot read {garbage} (file is not a database)"
+    )
 
 
 def test_configured_apis_are_checked(home, monkeypatch):

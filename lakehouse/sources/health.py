@@ -18,7 +18,7 @@ from lakehouse.sources.google_analytics import client as ga
 from lakehouse.sources.google_analytics.schema import TRAFFIC_DAILY
 from lakehouse.sources.http import APIError, RetryPolicy
 from lakehouse.sources.salesforce import client as sf
-from lakehouse.sources.sql.db import SourceError, connect, display_name
+from lakehouse.sources.sql.db import SourceError, connect, display_name, one_line
 
 GA_BASE_URL_ENV = "GOOGLE_ANALYTICS_BASE_URL"
 QUICK = RetryPolicy(max_attempts=2)  # a health check answers in seconds, not minutes
@@ -42,9 +42,11 @@ def _one_line(exc: Exception) -> str:
 def platform_db(url: str) -> SourceHealth:
     try:
         with connect(url, "platform") as conn:
-            conn.execute(sa.text("SELECT 1"))
-    except SourceError as exc:
-        return SourceHealth("platform", display_name(url), _one_line(exc))
+            sa.inspect(conn).get_table_names()  # reads the schema: a file must be a database
+    except SourceError as exc:  # its message names the source: the report names it already
+        return SourceHealth("platform", display_name(url), _one_line(exc).split(": ", 1)[-1])
+    except sa.exc.SQLAlchemyError as exc:  # e.g. a file that is not a database
+        return SourceHealth("platform", display_name(url), one_line(exc, url))
     return SourceHealth("platform", display_name(url))
 
 
