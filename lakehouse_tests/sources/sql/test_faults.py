@@ -212,14 +212,7 @@ def test_after_extraction_no_lake_asset_is_unsynced(url, settings, instance):
     sensor = defs.get_sensor_def("faulty_changes")
 
     def evaluate():
-        context = dg.build_sensor_context(
-            instance=instance,
-            resources={
-                "faulty_db": SqlDatabaseResource(url=url),
-                "lake": ObjectStore(url=settings.lake_url, name="lake"),
-            },
-        )
-        result = sensor(context)
+        result = sensor(_sensor_context(instance, settings, "faulty_db", url, defs))
         for event in result.asset_events:  # as the daemon records them
             instance.report_runless_asset_event(event)
 
