@@ -152,7 +152,7 @@ def landing_sensor(
         f"run per arrival group ({' -> '.join(k.to_user_string() for k in targets)}); groups "
         "whose last run failed are run again.",
         target=targets,
-        minimum_interval_seconds=30,
+        minimum_interval_seconds=5,  # the daemon's own loop: a settled file waits no longer
         default_status=dg.DefaultSensorStatus.RUNNING,
     )
     def _sensor(
