@@ -3,7 +3,8 @@ under a real ``dagster dev`` (webserver + daemon, the default local instance).
 
 After a warm-up (three days of platform history, one event wave and one machine file carried
 all the way through), each of N rounds (3 at scale 1, at least 2) makes one change of each
-kind at once, after every run of the previous round has finished:
+kind, one kind at a time, each once every run of the one before has finished (each change on
+an otherwise idle instance, as the targets are stated):
 
 - platform: a new simulated day in the platform database (``simulate``): new applications,
   updates of old rows;
@@ -226,12 +227,10 @@ class Changes:
         )
         return time.time()
 
-    def all(self) -> dict[str, float]:
-        return {
-            "platform": self.platform(),
-            "events": self.events(),
-            "machines": self.machine_file(),
-        }
+    def make(self, kind: str) -> float:
+        return {"platform": self.platform, "events": self.events, "machines": self.machine_file}[
+            kind
+        ]()
 
 
 # A hop counts only once the hop it follows has: the catalog (rewritten whenever any projection
@@ -288,20 +287,21 @@ def lakehouse_latencies(home: Path, rounds: int) -> dict[str, list[float]]:
         _quiet(instance, proc, WARM_UP_TIMEOUT)
         progress(f"freshness: warm-up done in {time.monotonic() - began:.0f}s")
         for r in range(rounds):
-            made = changes.all()
-            probes = {
-                hop: _after(instance, key, made[kind], FOLLOWS.get(hop))
-                for kind, kind_hops in hops.items()
-                for hop, key in kind_hops.items()
-            }
-            seen = _wait(f"round {r + 1}", probes, proc, ROUND_TIMEOUT)
-            for hop, seconds in seen.items():
-                latencies[hop].append(seconds)
-            progress(
-                f"freshness: round {r + 1}/{rounds} (load {os.getloadavg()[0]:.2f}): "
-                + ", ".join(f"{hop} {s:.1f}s" for hop, s in seen.items())
-            )
-            _quiet(instance, proc, ROUND_TIMEOUT)
+            for kind, kind_hops in hops.items():
+                made = changes.make(kind)
+                probes = {
+                    hop: _after(instance, key, made, FOLLOWS.get(hop))
+                    for hop, key in kind_hops.items()
+                }
+                seen = _wait(f"round {r + 1} {kind}", probes, proc, ROUND_TIMEOUT)
+                for hop, seconds in seen.items():
+                    latencies[hop].append(seconds)
+                progress(
+                    f"freshness: round {r + 1}/{rounds} {kind} (load "
+                    f"{os.getloadavg()[0]:.2f}): "
+                    + ", ".join(f"{hop} {s:.1f}s" for hop, s in seen.items())
+                )
+                _quiet(instance, proc, ROUND_TIMEOUT)
     return latencies
 
 
