@@ -7,7 +7,8 @@ kind, one kind at a time, each once every run of the one before has finished (ea
 an otherwise idle instance, as the targets are stated):
 
 - platform: a new simulated day in the platform database (``simulate``): new applications,
-  updates of old rows;
+  updates of old rows (the platform database is a configured SQL source, the ``SqlDatabase``
+  component any company database uses);
 - events: ``EVENTS_PER_WAVE`` ``application_submitted`` events published on the bus;
 - machines: one machine's log file for a new 2-hour wave written into the landing folder.
 
