@@ -102,12 +102,13 @@ def carried_run(
     nothing is built twice. Checks on a schedule of their own (a reconciliation with the
     source) keep to it; the others run with their asset."""
     graph = context.repository_def.asset_graph
-    dependants = carried_through(graph, changed) - set(changed)
+    carried = carried_through(graph, changed)
+    dependants = carried - set(changed)
     outside = {
         parent
         for key in dependants
         for parent in graph.get(key).parent_keys
-        if parent not in dependants and graph.get(parent).is_materializable
+        if parent not in carried and graph.get(parent).is_materializable
     }
     existing = {
         record.asset_entry.asset_key
