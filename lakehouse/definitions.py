@@ -9,6 +9,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from lakehouse.components.automation import EVERY_DAEMON_PASS
 from lakehouse.components.executors import executor
 from lakehouse.components.freshness import freshness_definitions
 from lakehouse.components.policies.catalog import catalog_asset
@@ -33,7 +34,7 @@ def build_definitions() -> dg.Definitions:
                 "automation",
                 target=dg.AssetSelection.all(),
                 default_status=dg.DefaultSensorStatus.RUNNING,
-                minimum_interval_seconds=5,  # the daemon's own loop: a hop waits for no more
+                minimum_interval_seconds=EVERY_DAEMON_PASS,  # a hop waits for no more
             )
         ],
         # Steps here are I/O and DuckDB (which parallelises itself): on one machine a process

@@ -18,6 +18,12 @@ from dataclasses import dataclass
 
 import dagster as dg
 
+EVERY_DAEMON_PASS = 1
+"""``minimum_interval_seconds`` of the sensors on a hot path: evaluated on every pass of
+Dagster's sensor loop (every 5 s). An interval of 5 s would skip every other pass, ticking every
+10 s: a tick's start is recorded just after its pass began, so at the next pass, 5 s later,
+slightly less than 5 s have elapsed."""
+
 
 def dependency_updated() -> dg.AutomationCondition:
     """A dependency was updated since the target was last handled, or in this evaluation."""

@@ -35,6 +35,7 @@ from typing import Any
 import dagster as dg
 import yaml
 
+from lakehouse.components.automation import EVERY_DAEMON_PASS
 from lakehouse.components.resources.stores import ObjectStore
 from lakehouse.sources.files.landing import Landing, landing_for
 from lakehouse.sources.files.spec import DelimitedLogFormat, DropSpec, Grouping, drop_spec
@@ -152,7 +153,7 @@ def landing_sensor(
         f"run per arrival group ({' -> '.join(k.to_user_string() for k in targets)}); groups "
         "whose last run failed are run again.",
         target=targets,
-        minimum_interval_seconds=5,  # the daemon's own loop: a settled file waits no longer
+        minimum_interval_seconds=EVERY_DAEMON_PASS,  # a settled file waits no longer
         default_status=dg.DefaultSensorStatus.RUNNING,
     )
     def _sensor(

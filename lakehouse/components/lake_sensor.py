@@ -20,6 +20,7 @@ from collections.abc import Mapping
 
 import dagster as dg
 
+from lakehouse.components.automation import EVERY_DAEMON_PASS
 from lakehouse.components.resources.stores import ObjectStore
 
 MAX_FILES_PER_TICK = 1_000
@@ -35,7 +36,7 @@ def lake_file_sensor(
     name: str,
     description: str,
     targets: Mapping[str, dg.AssetKey],
-    minimum_interval_seconds: int = 5,
+    minimum_interval_seconds: int = EVERY_DAEMON_PASS,
 ) -> dg.SensorDefinition:
     """A sensor requesting ``targets[prefix]`` when new keys appear under the lake ``prefix``."""
 

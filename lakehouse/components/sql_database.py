@@ -28,7 +28,7 @@ import pyarrow as pa
 import sqlalchemy as sa
 from pydantic import Field
 
-from lakehouse.components.automation import CarriedThrough, carried_run
+from lakehouse.components.automation import EVERY_DAEMON_PASS, CarriedThrough, carried_run
 from lakehouse.components.incremental import Batches, LakeInput, incremental_asset
 from lakehouse.components.lake_sensor import lake_file_sensor
 from lakehouse.components.resources.sql_database import SqlDatabaseResource
@@ -338,7 +338,7 @@ def changes_sensor(source: SqlDatabase, tables: list[_Table]) -> dg.SensorDefini
         "current state and builds what depends on it, in one run.",
         target=CarriedThrough(tuple(k for t in tables for k in (t.lake_key, t.state_key))),
         # One indexed max/count query per incremental table (a snapshot table is hashed whole).
-        minimum_interval_seconds=5,
+        minimum_interval_seconds=EVERY_DAEMON_PASS,
         default_status=dg.DefaultSensorStatus.RUNNING,
         required_resource_keys={source.resource_key, "lake"},
     )

@@ -4,7 +4,7 @@ event files written otherwise (the long-lived lake writer) -> those projections.
 
 import dagster as dg
 
-from lakehouse.components.automation import CarriedThrough, carried_run
+from lakehouse.components.automation import EVERY_DAEMON_PASS, CarriedThrough, carried_run
 from lakehouse.components.lake_sensor import lake_file_sensor
 from lakehouse.components.resources.event_bus import EventBus
 from lakehouse.components.resources.stores import ObjectStore
@@ -27,13 +27,11 @@ events_funnel_files = lake_file_sensor(
     "events_funnel_files",
     "New application, decision and funding event files -> update the application funnel.",
     {type_prefix(t): projection_key(APPLICATION_FUNNEL.name) for t in APPLICATION_FUNNEL.sources},
-    minimum_interval_seconds=5,
 )
 events_funded_volume_files = lake_file_sensor(
     "events_funded_volume_files",
     "New trade_funded event files -> update the funded volume.",
     {type_prefix(t): projection_key(FUNDED_VOLUME.name) for t in FUNDED_VOLUME.sources},
-    minimum_interval_seconds=5,
 )
 
 
@@ -45,7 +43,7 @@ events_funded_volume_files = lake_file_sensor(
         "a drain is queued or running, or the long-lived lake writer is running)."
     ),
     target=CarriedThrough((*LAKE_KEYS, *PROJECTIONS)),
-    minimum_interval_seconds=5,
+    minimum_interval_seconds=EVERY_DAEMON_PASS,
     default_status=dg.DefaultSensorStatus.RUNNING,
 )
 def events_bus(
