@@ -27,11 +27,13 @@ events_funnel_files = lake_file_sensor(
     "events_funnel_files",
     "New application, decision and funding event files -> update the application funnel.",
     {type_prefix(t): projection_key(APPLICATION_FUNNEL.name) for t in APPLICATION_FUNNEL.sources},
+    minimum_interval_seconds=EVERY_DAEMON_PASS,  # the long-lived lake writer's files
 )
 events_funded_volume_files = lake_file_sensor(
     "events_funded_volume_files",
     "New trade_funded event files -> update the funded volume.",
     {type_prefix(t): projection_key(FUNDED_VOLUME.name) for t in FUNDED_VOLUME.sources},
+    minimum_interval_seconds=EVERY_DAEMON_PASS,
 )
 
 
