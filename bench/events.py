@@ -15,9 +15,9 @@
   running (daemon, sensors on), waves of 20 ``application_submitted`` events are published
   every ~10 s (12 waves at scale 1, after a warm-up wave); an event's latency is from its
   publish until ``warehouse/events/application_funnel`` counts it. ``dagster``: the
-  sensor-driven writer (``events_bus`` -> ``lake_events`` run -> ``events_funnel_files`` ->
-  projection run); ``cli``: the long-lived ``lakehouse lake-writer`` beside it (the sensor
-  leaves the bus to it: one run per wave instead of two).
+  sensor-driven writer (``events_bus`` -> one run draining the bus and carrying the events to
+  the projection); ``cli``: the long-lived ``lakehouse lake-writer`` beside it (the sensor
+  leaves the bus to it; its files -> ``events_funnel_files`` -> one projection run).
 
 Events are the simulated platform's (``lakehouse_dev.simulate.events``), generated before timing.
 """

@@ -87,10 +87,10 @@ def _sessions(fake: FakeAPIs) -> int:
     return sum(f["sessions"] for f in fake.google_analytics.facts)
 
 
-def _sensor(defs, settings, cursor):
+def _sensor(defs, settings, instance, cursor):
     sensor = defs.get_repository_def().get_sensor_def("marketing_lake_files")
     context = dg.build_sensor_context(
-        cursor=cursor, resources={"lake": ObjectStore(url=settings.lake_url)}
+        cursor=cursor, resources={"lake": ObjectStore(url=settings.lake_url)}, instance=instance
     )
     return sensor(context)
 
@@ -98,7 +98,7 @@ def _sensor(defs, settings, cursor):
 def test_extract_merge_and_carry_new_data_through(apis, unconfigured, instance):
     settings, fake = unconfigured, apis
     defs = load_definitions()
-    before = _sensor(defs, settings, None)
+    before = _sensor(defs, settings, instance, None)
     assert isinstance(before, dg.SkipReason)
     warehouse = [f"warehouse/marketing/{name}" for name in (*WAREHOUSE, "web_traffic_daily")]
     materialize(defs, instance, *LAKE, *warehouse, "warehouse/marketing/landing_pages_daily")
@@ -124,12 +124,14 @@ def test_extract_merge_and_carry_new_data_through(apis, unconfigured, instance):
     assert matched == expected > 0
 
     # The platform moves on; the APIs serve the new activity (the server reloads its file).
-    first = _sensor(defs, settings, None)
+    first = _sensor(defs, settings, instance, None)
+    assert not first.run_requests  # what is in the lake is merged: the cursor only moves
     simulate(settings.platform_db_url, days=2, seed=SEED)
     simulate_marketing(settings.platform_db_url, seed=SEED).data.save(fake.data_dir)
     materialize(defs, instance, *LAKE)
     assert fake.soql[-1].split(" WHERE ")[1].startswith("SystemModstamp >= ")
-    (request,) = _sensor(defs, settings, first.cursor).run_requests  # only the new batches
+    # Only the new batches are requested.
+    (request,) = _sensor(defs, settings, instance, first.cursor).run_requests
     assert {k.to_user_string() for k in request.asset_selection} == {
         *warehouse,
         "warehouse/marketing/landing_pages_daily",
