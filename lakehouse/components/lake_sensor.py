@@ -63,7 +63,8 @@ def lake_file_sensor(
             return dg.SkipReason("no new lake files")
         busy = _in_progress(context.instance, {targets[p] for p in new})
         last_seen = {p: keys[-1] for p, keys in new.items() if targets[p] not in busy}
-        merged = {p: _merged(context.instance, targets[p], p) for p in last_seen}
+        marks = {t: _merged(context.instance, t) for t in {targets[p] for p in last_seen}}
+        merged = {p: max(_under(marks[targets[p]], p), default=None) for p in last_seen}
         new = {p: new[p] for p in last_seen if merged[p] is None or new[p][-1] > merged[p]}
         if not new:
             return dg.SensorResult(
@@ -92,9 +93,12 @@ def _in_progress(instance: dg.DagsterInstance, keys: set[dg.AssetKey]) -> set[dg
     return {k for run in runs for k in (run.asset_selection or ()) if k in keys}
 
 
-def _merged(instance: dg.DagsterInstance, key: dg.AssetKey, prefix: str) -> str | None:
-    """The last lake key under ``prefix`` that ``key``'s newest materialisation merged."""
+def _merged(instance: dg.DagsterInstance, key: dg.AssetKey) -> list[str]:
+    """The last lake key of each input that ``key``'s newest materialisation merged."""
     event = instance.get_latest_materialization_event(key)
     entry = event.asset_materialization.metadata.get("lake_cursors") if event else None
-    marks = [m for m in (entry.value if entry else {}).values() if m.startswith(prefix + "/")]
-    return max(marks, default=None)
+    return list(entry.value.values()) if entry else []
+
+
+def _under(marks: list[str], prefix: str) -> list[str]:
+    return [m for m in marks if m.startswith(prefix + "/")]
